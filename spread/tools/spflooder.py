@@ -1,0 +1,7 @@
+"""The spflooder tool (placeholder until its issue lands)."""
+
+from spread.unbuilt import not_built
+
+
+def main() -> int:
+    return not_built("spflooder")

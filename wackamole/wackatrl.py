@@ -1,0 +1,7 @@
+"""wackatrl, the control client (placeholder until the foundation issue lands)."""
+
+from spread.unbuilt import not_built
+
+
+def main() -> int:
+    return not_built("wackatrl")
