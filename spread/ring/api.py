@@ -75,10 +75,10 @@ class RingConfig:
     segments: tuple[RingSegment, ...]
     conf_hash: int  # unsigned 32-bit configuration hash, checked on every packet
     timeouts: RingTimeouts = field(default_factory=RingTimeouts)
-    window: int = 60
-    personal_window: int = 15
+    window: int = 160
+    personal_window: int = 20
     accelerated_ring: bool = True
-    accelerated_window: int = 15  # the original's default: see spread-conf-and-cli.md
+    accelerated_window: int = 15  # spread.conf defaults: Window 160, PersonalWindow 20
 
 
 # ---- actions the engine returns --------------------------------------------------------------
