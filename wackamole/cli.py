@@ -1,7 +1,245 @@
-"""Command line of wackamole (placeholder until the foundation issue lands)."""
+"""The `wackamole` command line: the original's options, config search and config-stage output.
 
-from spread.unbuilt import not_built
+It owns argument scanning (`-c -d -s -u -v`, plus our `--check-config`), finding the config
+file, printing configuration errors the way the original does (and more helpfully), and the
+host-identity check. Running the daemon is wackamole.daemon's job (imported lazily).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from wackamole.config import ConfigError, WackamoleConfig, parse_config_text
+
+# The original looks here after -c (RPM builds use sysconfdir=/etc), then in the cwd.
+ETC_CONFIG = "/etc/wackamole.conf"
+LOCAL_CONFIG = "./wackamole.conf"
+
+USAGE = (
+    "Usage: wackamole\n"
+    "\t-c <filename>     : file used instread of wackamole.conf\n"
+    "\t-d                : debug mode and don't daemonize\n"
+    "\t-s <address>      : either port or port@machine\n"
+    "\t-u <username>     : connect to Spread as user username\n"
+    "\t-v                : version information\n"
+    "\n"
+)
+
+_BANNER_LINES = (
+    "The Wackamole Program.",
+    "Copyright (c) 2000-2004 The Johns Hopkins University",
+    "All rights reserved.",
+    "",
+    "Wackamole is developed at the Center for Networking and Distributed Systems,",
+    "The Johns Hopkins University.",
+    "",
+    "The Wackamole package is licensed under the CNDS Open Source License",
+    "You may only use this software in compliance with the License.",
+    "A copy of the license can be found at",
+    "http://www.backhand.org/wackamole/license",
+    "",
+    "This product uses the Spread toolkit, developed by Spread Concepts LLC.",
+    "For more information about Spread see http://www.spread.org",
+    "",
+    'This software is distributed on an "AS IS" basis, WITHOUT WARRANTY OF',
+    "ANY KIND, either express or implied.",
+    "",
+    "Creators:",
+    "   Yair Amir             yairamir@cnds.jhu.edu",
+    "   Ryan Caudy            wyvern@cnds.jhu.edu",
+    "   Aashima Munjal        munjal@jhu.edu",
+    "   Theo Schlossnagle     jesus@cnds.jhu.edu",
+    "",
+    "For a full list of contributors, see Readme.txt in the distribution.",
+    "",
+    "WWW:     www.backhand.org     www.cnds.jhu.edu",
+    "Contact: wackamole@backhand.org",
+    "",
+    f"Version {'2.1.4':<20}",
+    f"Released {'2007-12-28':<20}",
+    "",
+)
+BANNER = (
+    "\n/" + "=" * 78 + "\\\n"
+    + "".join(f"| {line:<77}|\n" for line in _BANNER_LINES)
+    + "\\" + "=" * 78 + "|\n"
+)
+
+NOT_YET = "wackamole: configuration loaded, but this version cannot run the daemon yet\n"
 
 
-def main() -> int:
-    return not_built("wackamole")
+class SelfResolveError(Exception):
+    """The host name or its address could not be found; str() is the original's message."""
+
+
+def resolve_self() -> str:
+    """This node's real address: the first IPv4 address of its host name."""
+    try:
+        name = socket.gethostname()
+    except OSError as exc:
+        raise SelfResolveError(f"gethostname Error number {exc.errno}") from None
+    try:
+        return socket.gethostbyname(name)
+    except OSError as exc:
+        raise SelfResolveError(f"Can't self resolve {name} number {exc.errno or 0}") from None
+
+
+def find_config(filename: str | None) -> tuple[str, bytes] | None:
+    """The first readable of: the given file, /etc/wackamole.conf, ./wackamole.conf."""
+    candidates = [filename] if filename else []
+    for path in [*candidates, ETC_CONFIG, LOCAL_CONFIG]:
+        try:
+            with open(path, "rb") as f:
+                return path, f.read()
+        except OSError:
+            continue
+    return None
+
+
+def report_config_error(exc: ConfigError, out: TextIO, err: TextIO) -> None:
+    """The original's lines (same words, same streams), then where and what, then its last line."""
+    out.write(exc.original_stdout)
+    out.flush()
+    err.write(exc.original_stderr)
+    err.write(f"{exc}\n")
+    err.write("Error reading config file.\n")
+    err.flush()
+
+
+def load_for_start(
+    filename: str | None,
+    out: TextIO,
+    err: TextIO,
+    resolve: Callable[[], str] | None = None,
+) -> WackamoleConfig | int:
+    """Do the original's config stage; return the config, or the exit status to stop with."""
+    found = find_config(filename)
+    if found is None:
+        return 1  # silent, as the original
+    path, data = found
+    try:
+        config = parse_config_text(data.decode("utf-8", "surrogateescape"), path)
+    except ConfigError as exc:
+        report_config_error(exc, out, err)
+        return exc.exit_status
+    out.write("".join(config.messages))
+    try:
+        (resolve or resolve_self)()
+    except SelfResolveError as exc:
+        out.write(f"{exc}\n")
+        return 0  # the original exits 0 here
+    return config
+
+
+def check_config(
+    filename: str | None,
+    out: TextIO,
+    err: TextIO,
+    resolve: Callable[[], str] | None = None,
+) -> int:
+    """`--check-config`: everything a start checks, nothing touched; 0 only if it would start."""
+    found = find_config(filename)
+    if found is None:
+        tried = ", ".join([*([filename] if filename else []), ETC_CONFIG, LOCAL_CONFIG])
+        err.write(f"wackamole: no configuration file could be read (tried {tried})\n")
+        return 1
+    path, data = found
+    if filename and path != filename:
+        err.write(f"wackamole: cannot read {filename}; a start would use {path}\n")
+    try:
+        config = parse_config_text(data.decode("utf-8", "surrogateescape"), path)
+    except ConfigError as exc:
+        report_config_error(exc, out, err)
+        return exc.exit_status
+    out.write("".join(config.messages))
+    for note in config.advice:
+        out.write(f"note: {note}\n")
+    try:
+        (resolve or resolve_self)()
+    except SelfResolveError as exc:
+        err.write(f"{exc}\nwackamole: this host's name must resolve to its address\n")
+        return 1
+    out.write(f"{path}: configuration OK\n")
+    return 0
+
+
+def _start(config: WackamoleConfig, debug: bool, err: TextIO) -> int:
+    """Hand over to wackamole.daemon.run if it exists (a later part of the project)."""
+    if importlib.util.find_spec("wackamole.daemon") is None:
+        err.write(NOT_YET)
+        return 1
+    run = getattr(importlib.import_module("wackamole.daemon"), "run", None)
+    if run is None:
+        err.write(NOT_YET)
+        return 1
+    return int(run(config, debug))
+
+
+def main(
+    argv: list[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    resolve: Callable[[], str] | None = None,
+) -> int:
+    if out is None:
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        out = sys.stdout
+    if err is None:
+        sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        err = sys.stderr
+    args = sys.argv[1:] if argv is None else argv
+    check = "--check-config" in args
+    debug = False
+    filename: str | None = None
+    spread: str | None = None
+    user: str | None = None
+    i = 0
+    # Like the original: left to right, only the first two characters of each argument count.
+    while i < len(args):
+        arg = args[i]
+        flag = arg[:2]
+        if arg == "--check-config":
+            pass
+        elif flag == "-v":
+            out.write(BANNER)
+            return 0
+        elif flag in ("-u", "-s", "-c"):
+            if i + 1 >= len(args):
+                out.write(USAGE)  # the original crashes here
+                return 0
+            i += 1
+            value = args[i]
+            if flag == "-u":
+                user = value
+            elif flag == "-s":
+                spread = value
+            elif value.startswith("/"):
+                filename = value
+            else:
+                filename = os.getcwd() + "/" + value
+                if not check:
+                    out.write(filename)  # the original's debug leftover, without newline
+                    out.flush()
+        elif flag == "-d":
+            debug = True
+        else:
+            out.write(USAGE)
+            return 0
+        i += 1
+    if check:
+        return check_config(filename, out, err, resolve)
+    loaded = load_for_start(filename, out, err, resolve)
+    if isinstance(loaded, int):
+        return loaded
+    out.flush()
+    return _start(loaded.with_command_line(spread, user), debug, err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

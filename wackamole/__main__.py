@@ -1,0 +1,7 @@
+"""`python -m wackamole` runs the wackamole command line."""
+
+import sys
+
+from wackamole.cli import main
+
+sys.exit(main())
