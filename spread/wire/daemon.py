@@ -625,6 +625,8 @@ def _decode_packet(data: bytes) -> Packet:
     size = len(data)
     if size < HEADER_SIZE:
         raise PacketError(f"packet of {size} bytes is shorter than its header")
+    if size > MAX_PACKET:  # the original receives into 40 + 1432 bytes, so it never sees more
+        raise PacketError(f"packet of {size} bytes is larger than {MAX_PACKET}")
     raw_type = _U32_AT.unpack_from(data)[0]
     little = raw_type & ENDIAN_MARKER == ENDIAN_MARKER
     (t, tx, proc, mpid, mtime, seq, rnd, chash, dlen, pad, findex, flen) = (

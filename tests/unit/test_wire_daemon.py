@@ -245,6 +245,16 @@ def test_monitor_packets_round_trip() -> None:
     assert d.decode(reload.encode(), Channel.DATA) == reload
 
 
+def test_port_p_datagrams_beyond_1472_bytes_are_refused_like_the_truncating_original() -> None:
+    header = d.PacketHeader(d.AGREED_TYPE, 1, 1, RingId(1, 1), 1)
+    ok = d.DataPacket(header, (d.Fragment(-1, b"x" * d.PACKET_BODY),)).encode()
+    assert len(ok) == d.MAX_PACKET
+    assert isinstance(d.decode(ok, Channel.DATA), d.DataPacket)
+    big = d.DataPacket(header, (d.Fragment(-1, b"x" * (d.PACKET_BODY + 1)),)).encode()
+    with pytest.raises(d.PacketError):
+        d.decode(big, Channel.DATA)
+
+
 def test_alive_with_garbage_body_is_accepted_because_receivers_ignore_it() -> None:
     raw = d.Alive(d.PacketHeader(d.ALIVE_TYPE, 3, 3), None, b"\xff\xff").encode()
     packet = d.decode(raw, Channel.DATA)
