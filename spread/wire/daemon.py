@@ -724,14 +724,15 @@ def _decode_control(header: PacketHeader, data: bytes, little: bool) -> Packet:
     t = header.type
     body = data[HEADER_SIZE:]
     order = "<" if little else ">"
+    # the original checks PARTITION in its network layer first, then STATUS, FC, RELOAD
+    if t & PARTITION_TYPE:
+        n = len(body) // 2
+        return Partition(header, struct.unpack_from(f"{order}{n}h", body), body[2 * n :])
     if t & STATUS_TYPE:
         if len(body) == STATUS_SIZE:
             values = (_STATUS_LE if little else _STATUS_BE).unpack(body)
             return StatusReply(header, Status(*values))
         return StatusRequest(header, body)
-    if t & PARTITION_TYPE:
-        n = len(body) // 2
-        return Partition(header, struct.unpack_from(f"{order}{n}h", body), body[2 * n :])
     if t & FC_TYPE:
         n = len(body) // 4
         flat = struct.unpack_from(f"{order}{2 * n}h", body)
