@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -353,3 +354,119 @@ def test_absurd_lengths_and_counts_are_refused_without_allocating(
     body = struct.pack("<hh", count_a, count_b)
     for channel in Channel:
         _only_packet_error(header + body, channel)
+
+
+def _be_members_info(m: d.MembersInfo) -> bytes:
+    n = len(m.members)
+    raw = struct.pack(f">hh{n}I", m.num_members, n - m.num_members, *m.members)
+    return raw.ljust(d.MEMBERS_INFO_SIZE, b"\xee")
+
+
+def _be_rings(rings: tuple[d.RingInfo, ...]) -> bytes:
+    out = struct.pack(">i", len(rings))
+    for r in rings:
+        out += struct.pack(
+            ">Iiiiiihh",
+            r.memb_id.proc_id,
+            r.memb_id.time,
+            r.trans_time,
+            r.aru,
+            r.highest_seq,
+            len(r.holes),
+            len(r.ids),
+            r.num_trans,
+        )
+        out += struct.pack(f">{len(r.holes)}i{len(r.ids)}I", *r.holes, *r.ids)
+    return out
+
+
+def _be_token_header(h: d.TokenHeader, rtr_len: int) -> bytes:
+    return struct.pack(
+        ">IIIIiiiIhHI",
+        h.type,
+        h.transmiter_id,
+        h.proc_id,
+        h.memb_id.proc_id,
+        h.memb_id.time,
+        h.seq,
+        h.aru,
+        h.aru_last_id,
+        h.flow_control,
+        rtr_len,
+        h.conf_hash,
+    )
+
+
+def _be_packet_header(h: d.PacketHeader, data_len: int) -> bytes:
+    return struct.pack(
+        ">IIIIiiiIH2shh",
+        h.type,
+        h.transmiter_id,
+        h.proc_id,
+        h.memb_id.proc_id,
+        h.memb_id.time,
+        h.seq,
+        h.token_round,
+        h.conf_hash,
+        data_len,
+        h.padding,
+        0,
+        0,
+    )
+
+
+def _big_endian_twin(packet: d.Decoded) -> bytes:
+    """The same packet as a big-endian C daemon would send it, built from the layout."""
+    if isinstance(packet, d.Form1 | d.Form2):
+        if isinstance(packet, d.Form1):
+            reps = packet.reps
+            mid = struct.pack(">hh", len(reps.reps), reps.rep_index) + b"".join(
+                struct.pack(">Ihh", r.proc_id, r.type, r.seg_index) for r in reps.reps
+            )
+            mid = mid.ljust(d.REPS_INFO_SIZE, b"\xee")
+        else:
+            mid = struct.pack(">Ii", packet.new_ring_id.proc_id, packet.new_ring_id.time)
+        body = _be_members_info(packet.members) + mid + _be_rings(packet.rings)
+        return _be_token_header(packet.header, len(body)) + body
+    if isinstance(packet, d.Join):
+        n = len(packet.members)
+        body = struct.pack(f">hh{n}I", n, packet.num_pending, *packet.members)
+        body += struct.pack(">hh", len(packet.reps), packet.rep_index)
+        body += b"".join(struct.pack(">Ihh", r.proc_id, r.type, r.seg_index) for r in packet.reps)
+        return _be_packet_header(packet.header, len(body)) + body
+    assert isinstance(packet, d.Alive) and packet.members is not None
+    n = len(packet.members)
+    body = struct.pack(f">hh{n}I", n, 0, *packet.members)
+    return _be_packet_header(packet.header, len(body)) + body
+
+
+def _without_slack(packet: d.Decoded) -> d.Decoded:
+    if isinstance(packet, d.Form1):
+        return replace(
+            packet,
+            members=replace(packet.members, slack=b""),
+            reps=replace(packet.reps, slack=b""),
+        )
+    if isinstance(packet, d.Form2):
+        return replace(packet, members=replace(packet.members, slack=b""))
+    return packet
+
+
+def test_big_endian_membership_packets_and_form_tokens_decode_to_the_same_values() -> None:
+    kinds = set()
+    for channel, raw in all_captured():
+        packet = d.decode(raw, channel)
+        if not isinstance(packet, d.Form1 | d.Form2 | d.Join | d.Alive):
+            continue
+        be = _big_endian_twin(packet)
+        assert len(be) == len(raw)
+        assert d.is_big_endian_sender(be)
+        assert _without_slack(d.decode(be, channel)) == _without_slack(packet)
+        kinds.add(type(packet).__name__)
+    assert kinds == {"Form1", "Form2", "Join", "Alive"}
+
+
+def test_a_type_with_partition_and_status_bits_is_a_partition_like_the_original() -> None:
+    header = d.PacketHeader(d.PARTITION_TYPE | d.STATUS_TYPE, 1, 1)
+    raw = d.Partition(header, (0, 0)).encode()
+    assert isinstance(d.decode(raw, Channel.DATA), d.Partition)
