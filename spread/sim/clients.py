@@ -1,0 +1,169 @@
+"""Simulated clients: the client-level messages they submit and how a delivery is identified.
+
+A message is what a daemon hands its engine: 48-byte message header + 32-byte group names +
+payload, little-endian with the marker set. The payload starts with a tag naming the origin
+daemon, its incarnation and a counter, so the checkers can tell every message apart without
+trusting anything the engine says about it.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass
+
+from spread.wire.endian import ENDIAN_MARKER, order_of
+
+# Client type bits (spread-client-protocol §4.3).
+UNRELIABLE_MESS = 0x00000001
+RELIABLE_MESS = 0x00000002
+FIFO_MESS = 0x00000004
+CAUSAL_MESS = 0x00000008
+AGREED_MESS = 0x00000010
+SAFE_MESS = 0x00000020
+JOIN_MESS = 0x00010000
+LEAVE_MESS = 0x00020000
+
+SERVICES: dict[str, int] = {
+    "UNRELIABLE": UNRELIABLE_MESS,
+    "RELIABLE": RELIABLE_MESS,
+    "FIFO": FIFO_MESS,
+    "CAUSAL": CAUSAL_MESS,
+    "AGREED": AGREED_MESS,
+    "SAFE": SAFE_MESS,
+    "JOIN": JOIN_MESS,
+    "LEAVE": LEAVE_MESS,
+}
+
+HEADER_SIZE = 48
+GROUP_NAME_SIZE = 32
+TAG = b"SIMM"
+_TAG_FMT = "<4sHHI"  # tag, origin daemon index, incarnation, counter
+TAG_SIZE = struct.calcsize(_TAG_FMT)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MsgId:
+    """Who made a message: daemon index, incarnation of that daemon, per-incarnation counter."""
+
+    origin: int
+    incarnation: int
+    counter: int
+
+    def __str__(self) -> str:
+        return f"d{self.origin}.{self.incarnation}:{self.counter}"
+
+
+def service_name(msg_type: int) -> str:
+    for name in ("SAFE", "AGREED", "CAUSAL", "FIFO", "RELIABLE", "UNRELIABLE"):
+        if msg_type & SERVICES[name]:
+            return name
+    if msg_type & JOIN_MESS:
+        return "JOIN"
+    if msg_type & LEAVE_MESS:
+        return "LEAVE"
+    return "AGREED"  # membership requests without a service bit travel AGREED
+
+
+def is_ordered(msg_type: int) -> bool:
+    """Totally ordered in delivery: everything except (UN)RELIABLE, which may be delivered early."""
+    return not msg_type & (UNRELIABLE_MESS | RELIABLE_MESS)
+
+
+def is_safe(msg_type: int) -> bool:
+    return bool(msg_type & SAFE_MESS)
+
+
+def _name(text: str) -> bytes:
+    raw = text.encode()[: GROUP_NAME_SIZE - 1]
+    return raw + b"\0" * (GROUP_NAME_SIZE - len(raw))
+
+
+def build_message(
+    msg_type: int, sender: str, groups: tuple[str, ...], mess_type: int, payload: bytes
+) -> bytes:
+    """A client message as a little-endian daemon builds it (client protocol §4.1)."""
+    hint = ((mess_type << 8) & 0x00FFFF00) | ENDIAN_MARKER
+    header = struct.pack(
+        "<I32siIi", msg_type | ENDIAN_MARKER, _name(sender), len(groups), hint, len(payload)
+    )
+    return header + b"".join(_name(g) for g in groups) + payload
+
+
+def tag_payload(msg_id: MsgId, size: int) -> bytes:
+    head = struct.pack(_TAG_FMT, TAG, msg_id.origin, msg_id.incarnation, msg_id.counter)
+    # Filler derived from the id, so a corrupted or mixed-up body is detectable too.
+    fill = bytes((msg_id.counter + i) & 0xFF for i in range(max(0, size - TAG_SIZE)))
+    return head + fill
+
+
+def parse_message(message: bytes) -> tuple[MsgId, int] | None:
+    """(id, type without marker) of a delivered message, or None if it is not one of ours."""
+    if len(message) < HEADER_SIZE:
+        return None
+    order = order_of(struct.unpack_from("<I", message, 0)[0])
+    msg_type, num_groups, data_len = struct.unpack_from(order + "I32xi4xi", message, 0)
+    start = HEADER_SIZE + GROUP_NAME_SIZE * num_groups
+    if num_groups < 0 or data_len < TAG_SIZE or start + data_len != len(message):
+        return None
+    tag, origin, inc, counter = struct.unpack_from(_TAG_FMT, message, start)
+    if tag != TAG or message[start:] != tag_payload(MsgId(origin, inc, counter), data_len):
+        return None
+    return MsgId(origin, inc, counter), msg_type & ~ENDIAN_MARKER & 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    msg_id: MsgId
+    msg_type: int
+    message: bytes
+
+
+@dataclass(slots=True)
+class ClientMix:
+    """How simulated clients behave: weights per service type and message sizes."""
+
+    weights: tuple[tuple[str, int], ...] = (
+        ("UNRELIABLE", 1),
+        ("RELIABLE", 3),
+        ("FIFO", 3),
+        ("CAUSAL", 1),
+        ("AGREED", 6),
+        ("SAFE", 4),
+        ("JOIN", 1),
+        ("LEAVE", 1),
+    )
+    large_fraction: float = 0.08  # multi-fragment messages (1432-byte packet bodies)
+    max_large: int = 6000
+
+
+class ClientSet:
+    """The clients of one daemon incarnation: they make the next message to submit."""
+
+    GROUPS = ("grp", "wack1", "g2", "g3")
+
+    def __init__(self, daemon: int, incarnation: int, mix: ClientMix) -> None:
+        self.daemon = daemon
+        self.incarnation = incarnation
+        self.mix = mix
+        self.counter = 0
+
+    def next_message(self, rng: random.Random) -> Submission:
+        names = [n for n, _ in self.mix.weights]
+        service = rng.choices(names, weights=[w for _, w in self.mix.weights])[0]
+        msg_type = SERVICES[service]
+        if service in ("JOIN", "LEAVE"):
+            groups: tuple[str, ...] = (rng.choice(self.GROUPS),)
+        else:
+            groups = tuple(rng.sample(self.GROUPS, rng.randint(1, 2)))
+        if rng.random() < self.mix.large_fraction:
+            size = rng.randint(1433, self.mix.max_large)
+        else:
+            size = rng.randint(TAG_SIZE, 200)
+        self.counter += 1
+        msg_id = MsgId(self.daemon, self.incarnation, self.counter)
+        sender = f"#c{rng.randint(1, 3)}#d{self.daemon}"
+        message = build_message(
+            msg_type, sender, groups, rng.randint(0, 20), tag_payload(msg_id, size)
+        )
+        return Submission(msg_id, msg_type, message)
