@@ -17,6 +17,12 @@ from tests.support_pcap import read_udp
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 B2 = VECTORS / "daemon" / "B2_agreed_safe_traffic.pcap"
+B5 = VECTORS / "daemon" / "B5_token_loss_hurry.pcap"
+CAPTURES = [
+    *sorted((VECTORS / "daemon").glob("B*.pcap")),
+    VECTORS / "wackamole" / "D_spread_traffic.pcap",
+]
+DATA_PORT = {"D_spread_traffic.pcap": 4805}
 RING = RingId(1, 1000)
 
 
@@ -58,7 +64,7 @@ def captured_data_packets(path: Path) -> list[d.DataPacket]:
     seen: dict[tuple[RingId, int], d.DataPacket] = {}
     rings: list[RingId] = []
     for u in read_udp(path):
-        if u.dst_port != 24903:
+        if u.dst_port != DATA_PORT.get(path.name, 24903):
             continue
         pkt = d.decode(u.payload, Channel.DATA)
         if isinstance(pkt, d.DataPacket):
@@ -86,22 +92,46 @@ def test_captured_multi_fragment_messages_reassemble_to_their_declared_sizes() -
     assert r.dropped == 0
 
 
-def test_repacking_captured_messages_gives_the_captured_fragments_and_types() -> None:
-    packets = captured_data_packets(B2)
+def _starts(packet: d.DataPacket) -> int:
+    """How many messages begin in this packet (its first fragment may end an older one)."""
+    return (packet.fragments[0].index in (1, -1)) + len(packet.fragments) - 1
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_repacking_captured_messages_gives_the_captured_packets(path: Path) -> None:
+    """Per sender and token visit (same token_round), the messages that began in that visit,
+    queued together, pack into exactly the packets the C daemon sent."""
+    packets = captured_data_packets(path)
     r = pk.Reassembler()
-    for origin in {p.header.proc_id for p in packets}:
+    msgs = {origin: [] for origin in {p.header.proc_id for p in packets}}
+    ring = None
+    for p in packets:
+        if p.header.memb_id != ring:
+            ring = p.header.memb_id
+            r.drop_partial()
+        msgs[p.header.proc_id] += [m.message for m in r.push(p)]
+    assert r.dropped == 0
+    for origin, queue in msgs.items():
         mine = [p for p in packets if p.header.proc_id == origin]
-        msgs = [m.message for p in mine for m in r.push(p)]
+        visits: dict[tuple[RingId, int], list[d.DataPacket]] = {}
+        for p in mine:
+            visits.setdefault((p.header.memb_id, p.header.token_round), []).append(p)
         packer = pk.Packer()
-        bodies = []
-        for m in msgs:  # the captures never packed two messages, so the sender had one at a time
-            packer.submit(m)
-            bodies += drain(packer)
-        assert [(b.type, b.fragments) for b in bodies] == [
-            (p.header.type, p.fragments) for p in mine
-        ]
-    multi = [p for p in packets if p.fragments[0].index != -1]
-    assert [p.fragments[0].index for p in multi] == [1, -2, 1, 2, -3]
+        for group in visits.values():
+            for _ in range(sum(_starts(p) for p in group)):
+                packer.submit(queue.pop(0))
+            bodies = [packer.next_body() for _ in group]
+            assert [(b.type, b.fragments) for b in bodies if b] == [
+                (p.header.type, p.fragments) for p in group
+            ]
+        assert not queue and not packer.pending()
+
+
+def test_captures_hold_multi_fragment_and_packed_packets() -> None:
+    b2 = [p.fragments[0].index for p in captured_data_packets(B2) if p.fragments[0].index != -1]
+    assert b2 == [1, -2, 1, 2, -3]
+    packed = [len(p.fragments) for p in captured_data_packets(B5) if len(p.fragments) > 1]
+    assert packed == [15, 10]  # 25 queued 88-byte messages: a 16th does not fit in 1432
 
 
 # ---- packet type and fragmentation rules ------------------------------------------------------
