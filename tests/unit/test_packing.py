@@ -391,3 +391,23 @@ def test_interleaved_originators_each_get_their_messages_in_order(
     out = [m for p in merged for m in r.push(p)]
     assert [m.message for m in out if m.origin_vid == 1] == a
     assert [m.message for m in out if m.origin_vid == 2] == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages, st.lists(st.integers(0, 3), max_size=60))
+def test_sending_while_messages_keep_arriving_still_delivers_each_once_in_order(
+    msgs: list[bytes], takes: list[int]
+) -> None:
+    packer = pk.Packer()
+    bodies: list[pk.PacketBody] = []
+    pending = list(msgs)
+    for n in takes:  # alternate: one message arrives, then up to n packets are sent
+        if pending:
+            packer.submit(pending.pop(0))
+        for _ in range(n):
+            if (body := packer.next_body()) is not None:
+                bodies.append(body)
+    for m in pending:
+        packer.submit(m)
+    bodies += drain(packer)
+    assert delivered(pk.Reassembler(), as_packets(bodies)) == msgs
