@@ -1,0 +1,357 @@
+"""The daemon's asyncio shell: listeners, the session table, and the loop between layers.
+
+Owns: the TCP and unix listening sockets, the quota, private-name reservations during the
+handshake, and carrying out what the group layer and the ring engine return (writes to
+sessions, submissions, gates). `serve()` is the entry point the command line calls.
+It must not decide protocol questions: those live in spread.groups and spread.ring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import resource
+import signal
+import socket
+import stat
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from spread.config.model import IfType, SpreadConfig
+from spread.daemon.sessions import OPEN, ClientSession
+from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
+from spread.groups.layer import (
+    GroupLayer,
+    ReadClients,
+    Send,
+    SessionGone,
+    SetDeliveryThreshold,
+    Submit,
+    UseGroupsQueue,
+)
+from spread.ring.api import Deliver, Log, RegularConfiguration, RingEngine
+from spread.ring.single import SingleRing
+
+log = logging.getLogger("spread.daemon")
+
+_AUTH_ORDER = ("NULL", "IP")  # registration order: the auth list is sent in this order
+
+
+def raise_nofile() -> int:
+    """Lift RLIMIT_NOFILE to the hard limit (1,000 sessions need the descriptors)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return hard
+    return soft
+
+
+class Daemon:
+    """One running daemon: sessions, group layer and ring engine on one event loop."""
+
+    def __init__(
+        self,
+        config: SpreadConfig,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        engine: RingEngine | None = None,
+        membership_log: bool = False,
+        max_sessions: int = MAX_SESSIONS,
+    ) -> None:
+        my = config.my
+        assert my is not None, "the configuration must say which daemon I am"
+        self.config = config
+        self.loop = loop
+        self.name = my.name
+        self.max_sessions = max_sessions
+        self.max_session_messages = getattr(
+            config, "max_session_messages", DEFAULT_MAX_SESSION_MESSAGES
+        )
+        allowed = set(getattr(config, "auth_allowed", ("NULL",)))
+        required = tuple(getattr(config, "auth_required", ()))
+        self.auth_allowed = allowed | set(required)
+        self.auth_methods = [m for m in _AUTH_ORDER if m in self.auth_allowed]
+        self.auth_required = required
+        self.layer = GroupLayer(my.vid, my.name, [(d.vid, d.name) for d in config.daemons])
+        wall = time.time() - time.monotonic()
+        self.engine: RingEngine = engine or SingleRing(my.vid, wall_offset=wall)
+        self.sessions: dict[int, ClientSession] = {}
+        self.reserved: set[bytes] = set()
+        self.count = 0
+        self.dirty: list[ClientSession] = []
+        self.reading = True
+        self._next_sid = 0
+        self._rand = random.Random()
+        self.membership_log = membership_log
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ---- session table --------------------------------------------------------------------
+
+    def new_sid(self) -> int:
+        self._next_sid += 1
+        return self._next_sid
+
+    def admit(self, s: ClientSession) -> bool:
+        if self.count >= self.max_sessions:
+            self.log_session("Sess_accept: quota reached, REJECT_QUOTA")
+            return False
+        self.count += 1
+        return True
+
+    def uncount(self, s: ClientSession) -> None:
+        self.count -= 1
+
+    def name_taken(self, group: bytes) -> bool:
+        return group in self.reserved or self.layer.name_taken(group)
+
+    def reserve_name(self, group: bytes) -> None:
+        self.reserved.add(group)
+
+    def release_name(self, group: bytes) -> None:
+        self.reserved.discard(group)
+
+    def invent_name(self, fd: int) -> bytes:
+        from spread.groups.session import anonymous_name, private_group
+
+        while True:
+            name = anonymous_name(self._rand.randrange(9999), fd)
+            if not self.name_taken(private_group(name, self.name)):
+                return name
+
+    def authenticate(self, method: str, peer: str) -> bool:
+        """NULL always succeeds; IP access lists are not implemented, so IP refuses."""
+        return method == "NULL"
+
+    def open_session(self, s: ClientSession) -> None:
+        self.reserved.discard(s.group)
+        self.sessions[s.sid] = s
+        assert s.hello is not None
+        self.layer.open_session(s.sid, s.group, s.hello.membership)
+        self.log_session(f"Sess_accept: session {s.group!r} (fd {s.fd}) from {s.peer}")
+
+    def session_failed(self, s: ClientSession) -> None:
+        """The daemon ends a session (EOF, error, bad header, slow reader): KILL|SAFE for it."""
+        if s.state != OPEN:
+            return
+        s.close_now()
+        self._submit(self.layer.kill_message(s.sid))
+        self._flush()
+
+    # ---- the hot path ---------------------------------------------------------------------
+
+    def client_frames(self, s: ClientSession, frames: list[tuple[int, bytes]]) -> None:
+        now = self.loop.time()
+        submit = self.engine.submit
+        for t, msg in frames:
+            s.num_mess += 1
+            if t & KILL_MESS:
+                s.close_now()
+                self._ring(submit(now, msg))
+                break
+            self._ring(submit(now, msg))
+        self._flush()
+
+    def _submit(self, message: bytes) -> None:
+        self._ring(self.engine.submit(self.loop.time(), message))
+
+    def _ring(self, actions: Iterable[Any]) -> None:
+        layer = self.layer
+        sessions = self.sessions
+        for a in actions:
+            if type(a) is Deliver:
+                for g in layer.on_deliver(a.message):
+                    if type(g) is Send:
+                        data = g.data
+                        for sid in g.sessions:
+                            s = sessions.get(sid)
+                            if s is not None:
+                                s.send(data)
+                    else:
+                        self._group_action(g)
+            elif isinstance(a, Log):
+                log.log(_level(a.priority), a.text)
+            else:
+                if isinstance(a, RegularConfiguration) and self.membership_log:
+                    self._memb_log(a)
+                for g in layer.on_ring(a):
+                    self._group_action(g)
+        self._arm_timer()
+
+    def _group_action(self, g: Any) -> None:
+        if type(g) is Send:
+            for sid in g.sessions:
+                s = self.sessions.get(sid)
+                if s is not None:
+                    s.send(g.data)
+        elif type(g) is Submit:
+            self._submit(g.message)
+        elif type(g) is SessionGone:
+            self.sessions.pop(g.session, None)
+        elif type(g) is SetDeliveryThreshold:
+            self.engine.set_delivery_threshold(g.threshold)
+        elif type(g) is UseGroupsQueue:
+            self.engine.use_groups_queue(g.on)
+        elif type(g) is ReadClients:
+            self._set_reading(g.on)
+        elif isinstance(g, Log):
+            log.log(_level(g.priority), g.text)
+
+    def _flush(self) -> None:
+        dirty = self.dirty
+        if dirty:
+            self.dirty = []
+            for s in dirty:
+                s.flush()
+
+    def _set_reading(self, on: bool) -> None:
+        self.reading = on
+        for s in self.sessions.values():
+            if s.transport is not None and s.state == OPEN:
+                if on:
+                    s.transport.resume_reading()
+                else:
+                    s.transport.pause_reading()
+
+    def _arm_timer(self) -> None:
+        when = self.engine.next_timer()
+        if when is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(max(when, self.loop.time()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._ring(self.engine.on_timer(self.loop.time()))
+        self._flush()
+
+    # ---- start / stop ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._ring(self.engine.start(self.loop.time()))
+        self._flush()
+
+    def log_session(self, text: str) -> None:
+        log.info(text)
+
+    def _memb_log(self, a: RegularConfiguration) -> None:
+        try:
+            with open(self.name, "a") as f:
+                f.write(f"M {int(time.time()):13d} {a.ring_id.time:13d} {0:11d} > ")
+                f.write("".join(" 00" if v in a.members else " --" for v in self._vids()))
+                f.write("\n")
+        except OSError as e:
+            log.warning("membership log: %s", e)
+
+    def _vids(self) -> list[int]:
+        return [d.vid for d in self.config.daemons]
+
+
+def _level(priority: int) -> int:
+    return {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}.get(
+        priority, logging.CRITICAL
+    )
+
+
+# ---- listeners -----------------------------------------------------------------------------
+
+
+def tcp_addresses(config: SpreadConfig) -> list[tuple[str, bool]]:
+    """(address, is_specific) to listen on: wildcard for the implicit interface, else each C."""
+    my = config.my
+    assert my is not None
+    out: list[tuple[str, bool]] = []
+    for itf in my.interfaces:
+        if itf.types & IfType.ANY:
+            out.append(("::" if my.address.family == 6 else "0.0.0.0", False))
+        elif itf.types & IfType.CLIENT:
+            out.append((itf.address.ip, True))
+    return out
+
+
+def unix_path(port: int) -> str:
+    return f"/tmp/{port}"
+
+
+def claim_unix_path(path: str) -> None:
+    """Remove a stale socket file from a crashed run; refuse to steal a live one."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISSOCK(st.st_mode):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            pass  # nobody listening: stale
+        else:
+            raise OSError(f"{path} is in use by a running daemon")
+        finally:
+            probe.close()
+    os.unlink(path)
+
+
+async def start_listeners(
+    daemon: Daemon, config: SpreadConfig, port: int
+) -> tuple[list[asyncio.AbstractServer], str, int]:
+    """Open TCP listeners and /tmp/<port>; returns (servers, unix path, inode of our file)."""
+    loop = daemon.loop
+    servers: list[asyncio.AbstractServer] = []
+    reuse_setting = getattr(config, "port_reuse", None)
+    for addr, specific in tcp_addresses(config):
+        auto = reuse_setting is None or int(reuse_setting) == 2
+        reuse = specific if auto else bool(reuse_setting)
+        servers.append(
+            await loop.create_server(
+                lambda: ClientSession(daemon), addr, port, backlog=25, reuse_address=reuse
+            )
+        )
+    path = unix_path(port)
+    claim_unix_path(path)
+    servers.append(await loop.create_unix_server(lambda: ClientSession(daemon), path, backlog=5))
+    os.chmod(path, 0o666)
+    return servers, path, os.lstat(path).st_ino
+
+
+async def run(config: SpreadConfig, *, membership_log: bool = False) -> int:
+    """Run the daemon until SIGTERM or SIGINT; the unix socket file is removed on the way out."""
+    loop = asyncio.get_running_loop()
+    daemon = Daemon(config, loop=loop, membership_log=membership_log)
+    my = config.my
+    assert my is not None
+    daemon.start()
+    servers, path, ino = await start_listeners(daemon, config, my.port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for srv in servers:
+            srv.close()
+        for s in list(daemon.sessions.values()):
+            s.close_now()
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_ino == ino:
+                os.unlink(path)
+    print("Spread daemon exiting normally!", flush=True)
+    return 0
+
+
+def serve(config: SpreadConfig, *, membership_log: bool = False) -> int:
+    """Entry point for the command line: returns the exit status."""
+    raise_nofile()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        return asyncio.run(run(config, membership_log=membership_log))
+    except OSError as e:
+        log.critical("Spread: %s", e)
+        print(f"Spread: {e}", flush=True)
+        return 1

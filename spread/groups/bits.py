@@ -1,0 +1,85 @@
+"""Numbers the session and group layers act on: the wire's, re-exported, plus daemon limits.
+
+The type bits and handshake codes come from `spread.wire.client` (one codec for the project);
+the limits below are the daemon's own (client protocol §2, `spread_params.h`).
+"""
+
+from spread.wire.client import (
+    ACCEPT_SESSION,
+    AGREED_MESS,
+    CAUSAL_MESS,
+    CAUSED_BY_DISCONNECT,
+    CAUSED_BY_JOIN,
+    CAUSED_BY_LEAVE,
+    CAUSED_BY_NETWORK,
+    FIFO_MESS,
+    GROUPS_MESS,
+    HEADER_LEN,
+    JOIN_MESS,
+    KILL_MESS,
+    LEAVE_MESS,
+    MAX_GROUP_NAME,
+    MAX_GROUPS_PER_MESSAGE,
+    MAX_MESSAGE_BODY_LEN,
+    MAX_PRIVATE_NAME,
+    REG_MEMB_MESS,
+    REGULAR_MESS,
+    REJECT_AUTH,
+    REJECT_ILLEGAL_NAME,
+    REJECT_MESS,
+    REJECT_NOT_UNIQUE,
+    REJECT_QUOTA,
+    REJECT_VERSION,
+    RELIABLE_MESS,
+    SAFE_MESS,
+    SELF_DISCARD,
+    SP_MAJOR_VERSION,
+    SP_MINOR_VERSION,
+    SP_PATCH_VERSION,
+    TRANSITION_MESS,
+    UNRELIABLE_MESS,
+)
+from spread.wire.endian import ENDIAN_MARKER
+
+MAX_SESSIONS = 997  # (2000 - 5) / 2 in the original
+DEFAULT_MAX_SESSION_MESSAGES = 1000
+SP_MAJOR, SP_MINOR, SP_PATCH = SP_MAJOR_VERSION, SP_MINOR_VERSION, SP_PATCH_VERSION
+
+__all__ = [
+    "ACCEPT_SESSION",
+    "AGREED_MESS",
+    "CAUSAL_MESS",
+    "CAUSED_BY_DISCONNECT",
+    "CAUSED_BY_JOIN",
+    "CAUSED_BY_LEAVE",
+    "CAUSED_BY_NETWORK",
+    "DEFAULT_MAX_SESSION_MESSAGES",
+    "ENDIAN_MARKER",
+    "FIFO_MESS",
+    "GROUPS_MESS",
+    "HEADER_LEN",
+    "JOIN_MESS",
+    "KILL_MESS",
+    "LEAVE_MESS",
+    "MAX_GROUPS_PER_MESSAGE",
+    "MAX_GROUP_NAME",
+    "MAX_MESSAGE_BODY_LEN",
+    "MAX_PRIVATE_NAME",
+    "MAX_SESSIONS",
+    "REGULAR_MESS",
+    "REG_MEMB_MESS",
+    "REJECT_AUTH",
+    "REJECT_ILLEGAL_NAME",
+    "REJECT_MESS",
+    "REJECT_NOT_UNIQUE",
+    "REJECT_QUOTA",
+    "REJECT_VERSION",
+    "RELIABLE_MESS",
+    "SAFE_MESS",
+    "SELF_DISCARD",
+    "SP_MAJOR",
+    "SP_MINOR",
+    "SP_PATCH",
+    "TRANSITION_MESS",
+    "UNRELIABLE_MESS",
+]
