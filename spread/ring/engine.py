@@ -501,6 +501,9 @@ class Engine:
                 "trigger membership",
             )
             return
+        if h.seq - self.last_discarded >= PACKET_SLOTS:
+            self._drop("seq_out_of_window")  # no sane ring is that far ahead of me
+            return
         last = self.last_token
         arq, last_arq = arq_of(h.type), arq_of(last.type)
         if active[0] == self.me:
@@ -1417,7 +1420,8 @@ class Engine:
                 packets[s] = _Slot(HOLE, None)
         my_aru = self.last_discarded
         for s in range(self.last_discarded + 1, self.highest_seq + 1):
-            if s in packets:
+            slot = packets.get(s)
+            if slot is not None and slot.exist != HOLE:
                 my_aru = s
             else:
                 break
