@@ -486,9 +486,10 @@ class GroupLayer:
     def on_regular(self, rid: RingId, members: Sequence[int]) -> list[GroupAction]:
         members = tuple(members)
         if self.state == GState.GOP:
-            if self.reg_id is None:  # first install: nothing to reconcile
+            if self.reg_id is None:  # first install: every state is empty, hence in sync
                 self.reg_id, self.reg_members = rid, members
                 self.trans_id, self.trans_members = rid, members
+                self.synced = sorted(set(members) | {self.my_vid}, key=self._daemon_key)
                 return [SetDeliveryThreshold(DeliveryThreshold.ALL)]
             return [Log(ERROR, "G_handle_reg_memb in GOP: ignored")]
         if self.state == GState.GTRANS:

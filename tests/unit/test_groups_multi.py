@@ -7,10 +7,20 @@ transitional and regular configurations, the way a ring engine would drive them.
 from __future__ import annotations
 
 import json
+import struct
 from collections import defaultdict
 from pathlib import Path
 
-from spread.groups.layer import GroupAction, GroupLayer, GState, Send, SessionGone, Submit
+from spread.groups.layer import (
+    GroupAction,
+    GroupLayer,
+    GState,
+    ReadClients,
+    Send,
+    SessionGone,
+    Submit,
+    UseGroupsQueue,
+)
 from spread.ring.api import RingId
 from spread.wire import client as wire
 
@@ -156,3 +166,166 @@ def test_subtractive_change_needs_no_state_exchange() -> None:
     # the group only had d1: nothing changed for it, so no notice beyond the join
     assert len(c.out[(D1, 1)]) == 1
     assert layer.groups[b"g"].memb_id == RingId(D1, 10)
+
+
+def _types(msgs: list[bytes]) -> list[int]:
+    return [struct.unpack_from("<I", m)[0] & ~wire.ENDIAN_MARKER & 0xFFFFFFFF for m in msgs]
+
+
+def _body(m: bytes) -> wire.MembershipBody:
+    ng = struct.unpack_from("<i", m, 36)[0]
+    return wire.decode_membership_body(m[48 + 32 * ng :])
+
+
+def _three() -> Cluster:
+    c = Cluster([(D1, "d1"), (D2, "d2"), (D3, "d3")])
+    c.components = [(D1, D2), (D3,)]
+    c.install({D1: RingId(D1, 100), D3: RingId(D3, 100)})
+    _open(c, "d1", 1, "a")
+    _open(c, "d3", 1, "c")
+    c.submit(D1, wire.encode_join("#a#d1", "g"))
+    c.submit(D3, wire.encode_join("#c#d3", "g"))
+    return c
+
+
+def _merge_without_delivery(c: Cluster) -> list[tuple[int, bytes]]:
+    """All three merge; the GROUPS messages are submitted but not yet delivered."""
+    c.components = [(D1, D2, D3)]
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_transitional(RingId(D1, 101), (D1, D2)))
+    c._apply(D3, c.layers[D3].on_transitional(RingId(D3, 101), (D3,)))
+    for vid in (D1, D2, D3):
+        c._apply(vid, c.layers[vid].on_regular(RingId(D1, 102), (D1, D2, D3)))
+    held, c.pending = c.pending, []
+    return held
+
+
+def test_merge_holds_clients_and_only_synced_set_leaders_send_groups() -> None:
+    c = _three()
+    held = _merge_without_delivery(c)
+    assert sorted(v for v, _ in held) == sorted([D1, D3])  # d2 is in d1's synced set, d1 leads it
+    assert all(c.layers[v].state == GState.GGATHER for v in (D1, D2, D3))
+    gates = [a for _, a in c.other if isinstance(a, ReadClients | UseGroupsQueue)]
+    assert ReadClients(False) in gates and UseGroupsQueue(True) in gates
+    c.pending = held
+    c.run()
+    assert all(c.layers[v].state == GState.GOP for v in (D1, D2, D3))
+    notice = c.out[(D1, 1)][-1]
+    assert _types([notice]) == [wire.REG_MEMB_MESS | wire.CAUSED_BY_NETWORK]
+    body = _body(notice)
+    assert body.vs_sets == (("#c#d3",), ("#a#d1",))  # ordered by previous ring id: d3's < d1's
+    assert body.gid == wire.GroupId(D1, 102, 1)
+    assert body.my_vs_set_index == 1
+    assert _body(c.out[(D3, 1)][-1]).my_vs_set_index == 0
+    assert c.layer("d2").groups[b"g"].size() == 2  # d2 learned the whole state
+
+
+def test_cascading_transitional_after_complete_exchange_replays_it() -> None:
+    """GROUPS complete while in GGT: finish the merge, then handle the remembered transitional."""
+    c = _three()
+    held = _merge_without_delivery(c)
+    c.components = [(D1, D2), (D3,)]
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_transitional(RingId(D1, 103), (D1, D2)))
+        assert c.layers[vid].state == GState.GGT
+    for _origin, msg in held:  # old-ring messages delivered inside the transitional config
+        for vid in (D1, D2):
+            c._apply(vid, c.layers[vid].on_deliver(msg))
+    assert c.layers[D1].state == GState.GTRANS
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_regular(RingId(D1, 104), (D1, D2)))
+    assert c.layers[D1].state == GState.GOP
+    seen = _types(c.out[(D1, 1)])
+    net = wire.REG_MEMB_MESS | wire.CAUSED_BY_NETWORK
+    assert seen == [wire.REG_MEMB_MESS | wire.CAUSED_BY_JOIN, net, wire.TRANSITION_MESS, net]
+    assert _body(c.out[(D1, 1)][1]).vs_sets == (("#c#d3",), ("#a#d1",))
+    last = c.out[(D1, 1)][3]
+    assert _body(last).vs_sets == (("#a#d1",),)
+    assert _body(last).gid == wire.GroupId(D1, 104, 1)
+
+
+def test_cascading_regular_before_exchange_completes_restarts_it() -> None:
+    c = _three()
+    _merge_without_delivery(c)  # the old GROUPS messages are lost with that ring
+    c.components = [(D1, D2), (D3,)]
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_transitional(RingId(D1, 103), (D1, D2)))
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_regular(RingId(D1, 104), (D1, D2)))
+    assert [v for v, _ in c.pending] == [D1]  # d1 re-sends, stamped with the new ring id
+    assert c.pending[0][1][48:56] == struct.pack("<II", D1, 104)
+    c.run()
+    assert c.layers[D1].state == c.layers[D2].state == GState.GOP
+    assert _types(c.out[(D1, 1)]) == [wire.REG_MEMB_MESS | wire.CAUSED_BY_JOIN]
+    assert c.layer("d2").groups[b"g"].size() == 1
+
+
+def test_groups_message_of_another_ring_is_ignored() -> None:
+    c = _three()
+    held = _merge_without_delivery(c)
+    stale = bytearray(held[0][1])
+    stale[48:56] = struct.pack("<II", D1, 99)
+    c._apply(D2, c.layers[D2].on_deliver(bytes(stale)))
+    assert c.layers[D2].state == GState.GGATHER
+    assert c.layers[D2]._num_daemons_gathered == 0
+
+
+def test_join_in_transitional_period_shows_joiner_in_its_own_vs_set() -> None:
+    c = Cluster([(D1, "d1"), (D2, "d2")])
+    c.install({D1: RingId(D1, 10)})
+    _open(c, "d1", 1, "a")
+    _open(c, "d1", 2, "x")
+    _open(c, "d2", 1, "b")
+    c.submit(D1, wire.encode_join("#a#d1", "g"))
+    c.submit(D2, wire.encode_join("#b#d2", "g"))
+    c.components = [(D1,), (D2,)]
+    c._apply(D1, c.layers[D1].on_transitional(RingId(D1, 11), (D1,)))
+    assert _types(c.out[(D1, 1)][-1:]) == [wire.TRANSITION_MESS]
+    c.submit(D1, wire.encode_join("#x#d1", "g"))  # delivered between trans and regular
+    a_net, a_trans = c.out[(D1, 1)][-2:]
+    x_net, x_trans = c.out[(D1, 2)]
+    assert _types([a_net, a_trans]) == [
+        wire.REG_MEMB_MESS | wire.CAUSED_BY_NETWORK,
+        wire.TRANSITION_MESS,
+    ]
+    assert a_net[:-80] == x_net[:-80] or a_net[48 + 96 :] != x_net[48 + 96 :]
+    assert _body(a_net).vs_sets == (("#a#d1",), ("#b#d2",), ("#x#d1",))
+    assert _body(a_net).my_vs_set_index == 0
+    assert _body(x_net).my_vs_set_index == 2
+    assert a_trans == x_trans
+
+
+def test_groups_state_larger_than_one_buffer_is_split_and_merged_whole() -> None:
+    c = Cluster([(D1, "d1"), (D2, "d2")])
+    c.components = [(D1,), (D2,)]
+    c.install({D1: RingId(D1, 10), D2: RingId(D2, 10)})
+    for i in range(100):
+        _open(c, "d1", i, f"u{i}")
+    for g in range(40):
+        for i in range(100):
+            c.submit(D1, wire.encode_join(f"#u{i}#d1", f"grp{g:02d}"))
+    c.components = [(D1, D2)]
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_transitional(RingId(vid, 11), (vid,)))
+    for vid in (D1, D2):
+        c._apply(vid, c.layers[vid].on_regular(RingId(D1, 12), (D1, D2)))
+    sent = [m for v, m in c.pending if v == D1]
+    assert len(sent) == 2
+    assert _types(sent) == [
+        wire.GROUPS_MESS | wire.RELIABLE_MESS,
+        wire.GROUPS_MESS | wire.AGREED_MESS,
+    ]
+    assert all(len(m) - 48 <= 100_000 for m in sent)
+    c.run()
+    mine, theirs = c.layer("d1").groups, c.layer("d2").groups
+    assert sorted(mine) == sorted(theirs) and len(mine) == 40
+    for name, grp in mine.items():
+        assert theirs[name].daemons[D1].members == grp.daemons[D1].members
+
+
+def test_vs_sets_follow_the_c_wrapping_ring_id_order() -> None:
+    from spread.groups.layer import _cmp_memb_ids
+
+    a, b = RingId(0x7FFFFFFF, 5), RingId(0x80000001, 5)
+    assert _cmp_memb_ids(a, b) < 0  # int32 a - b wraps negative, unlike a plain compare
+    assert _cmp_memb_ids(None, a) > 0 and _cmp_memb_ids(a, None) < 0
