@@ -79,10 +79,17 @@ class _CleanCrash:
 class EvsChecker:
     """Every invariant of the simulator; `violations` grows as they are found."""
 
-    def __init__(self, seed: int, vids: tuple[int, ...], timeouts: RingTimeouts) -> None:
+    def __init__(
+        self,
+        seed: int,
+        vids: tuple[int, ...],
+        timeouts: RingTimeouts,
+        config_order: tuple[int, ...] | None = None,
+    ) -> None:
         self.seed = seed
-        self.vids = vids
-        self.rank = {vid: i for i, vid in enumerate(vids)}  # configuration order
+        self.vids = vids  # by daemon index
+        self.index_of = {vid: i for i, vid in enumerate(vids)}
+        self.rank = {vid: i for i, vid in enumerate(config_order or vids)}  # configuration order
         self.timeouts = timeouts
         self.violations: list[Violation] = []
         self.procs: dict[Inc, _Proc] = {}
@@ -109,7 +116,8 @@ class EvsChecker:
         self.violations.append(Violation(self.seed, self.now, check, daemons, detail))
 
     def _names(self, vids: tuple[int, ...] | set[int]) -> str:
-        return "[" + ",".join(f"d{self.rank[v]}" if v in self.rank else str(v) for v in vids) + "]"
+        idx = self.index_of
+        return "[" + ",".join(f"d{idx[v]}" if v in idx else str(v) for v in vids) + "]"
 
     # ---- events from the simulator -----------------------------------------------------
 
@@ -210,9 +218,7 @@ class EvsChecker:
         elif ranks != sorted(set(ranks)):
             self._fail("membership", (inc,), f"{kind} members not in configuration order")
 
-    def on_transitional(
-        self, now: float, inc: Inc, ring: RingId, members: tuple[int, ...]
-    ) -> None:
+    def on_transitional(self, now: float, inc: Inc, ring: RingId, members: tuple[int, ...]) -> None:
         self.now = now
         me = self.procs[inc]
         ep = me.epoch

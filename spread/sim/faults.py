@@ -107,9 +107,7 @@ def random_partition(rng: random.Random, n: int) -> Partition:
     return Partition(groups)
 
 
-def random_schedule(
-    rng: random.Random, n: int, duration: float, profile: FaultProfile
-) -> Schedule:
+def random_schedule(rng: random.Random, n: int, duration: float, profile: FaultProfile) -> Schedule:
     """Faults between t=2 s and `duration`; the runner adds the final heal itself.
 
     A `calm_fraction` of schedules keep clean links and space faults `calm_gap` apart on

@@ -135,12 +135,16 @@ class Simulator:
         self.daemons = [_Daemon(i, c) for i, c in enumerate(configs)]
         self.vids = tuple(c.my_vid for c in configs)
         cfg = configs[0]
-        self.by_ip = {rd.ip: i for i, rd in enumerate(cfg.daemons)}
-        self.seg_of = [rd.segment for rd in cfg.daemons]
+        # Daemon indexes are the numbers in the names; config order groups them by segment.
+        where = {int(rd.name[1:]): rd for rd in cfg.daemons}
+        self.by_ip = {rd.ip: i for i, rd in where.items()}
+        self.seg_of = [where[i].segment for i in range(setup.n)]
+        self.ip_of = [where[i].ip for i in range(setup.n)]
         self.seg_addr = {a: s for s, seg in enumerate(cfg.segments) for a in seg.addresses}
         self.links = setup.links
         self.component = [0] * setup.n
-        self.checker = EvsChecker(seed, self.vids, setup.timeouts)
+        order = tuple(rd.vid for rd in cfg.daemons)
+        self.checker = EvsChecker(seed, self.vids, setup.timeouts, order)
         self.stats = Stats()
         self.tracing = trace or trace_packets
         self.trace_packets = trace_packets
@@ -338,7 +342,7 @@ class Simulator:
         self.digest.update(a.payload)
         if self.trace_packets:
             self._log(label(d.inc), f"send {a.ip}:{a.port} {len(a.payload)}B")
-        src_ip = d.config.daemons[d.index].ip
+        src_ip = self.ip_of[d.index]
         for dst, channel in targets:
             self._copy(d.index, dst, channel, src_ip, a.payload)
 

@@ -52,11 +52,25 @@ class RunResult:
     end_time: float
 
 
-def load_factory(spec: str) -> EngineFactory:
-    """`module:attr` → the engine class or factory (called as `factory(config, wall_offset)`)."""
+def load_engine(spec: str) -> object:
+    """`module:attr` → an engine class/factory, called as `factory(config, wall_offset)`.
+
+    An object with a `new_run()` method is a per-run harness instead (test engines that need
+    to see the simulator): `new_run()` returns something with `.factory` and `.attach(sim)`.
+    """
     module, _, attr = spec.partition(":")
-    obj: EngineFactory = getattr(importlib.import_module(module), attr or "Engine")
-    return obj
+    return getattr(importlib.import_module(module), attr or "Engine")
+
+
+def _for_run(
+    spec: str,
+) -> tuple[EngineFactory, Callable[[Simulator], None] | None]:
+    obj = load_engine(spec)
+    new_run = getattr(obj, "new_run", None)
+    if new_run is not None:
+        harness = new_run()
+        return harness.factory, harness.attach
+    return obj, None  # type: ignore[return-value]
 
 
 def run_seed(
@@ -71,12 +85,15 @@ def run_seed(
 ) -> RunResult:
     """One run. `attach` sees the simulator before it starts (test engines use it)."""
     rng = random.Random(seed)
+    if factory is None:
+        factory, own_attach = _for_run(params.engine)
+        attach = attach or own_attach
     if schedule is None:
         schedule = random_schedule(rng, params.daemons, params.duration, params.profile)
     setup = SimSetup(
         n=params.daemons,
         schedule=schedule,
-        factory=factory or load_factory(params.engine),
+        factory=factory,
         timeouts=params.timeouts,
         segments=params.segments,
         duration=params.duration,
@@ -123,4 +140,3 @@ def run_seeds(
 
 def with_profile(params: SimParams, **changes: object) -> SimParams:
     return replace(params, profile=replace(params.profile, **changes))
-

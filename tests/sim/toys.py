@@ -48,6 +48,11 @@ class Oracle:
     changed_at: float = 0.0
     rings: int = 0
 
+    @classmethod
+    def new_run(cls) -> Oracle:
+        """For `--engine tests.sim.toys:Oracle`: one fresh oracle per seed."""
+        return cls()
+
     def attach(self, sim: Simulator) -> None:
         self.sim = sim
 
@@ -87,12 +92,14 @@ class Oracle:
 
     def _install(self, now: float, members: list[OracleEngine]) -> None:
         self.rings += 1
-        vid_of = members[0].vid_of
-        vids = tuple(vid_of(i) for i in sorted(m.index for m in members))
+        first = members[0]
+        in_order = sorted((m.index for m in members), key=first.position.__getitem__)
+        vids = tuple(first.vid_of(i) for i in in_order)
         ring = RingId(vids[0], 1_000_000 + self.rings)
         for m in members:
             if m.ring is not None:
-                old = [i for i in m.members if i in {x.index for x in members}]
+                here = {x.index for x in members}
+                old = sorted((i for i in m.members if i in here), key=first.position.__getitem__)
                 trans = tuple(m.vid_of(i) for i in old)
                 m.push(TransitionalConfiguration(RingId(trans[0], 2_000_000 + self.rings), trans))
             shown = vids
@@ -132,7 +139,9 @@ class OracleEngine:
         self.oracle = oracle
         self.config = config
         self.my_vid = config.my_vid
-        self.index = [d.vid for d in config.daemons].index(config.my_vid)
+        self.by_index = {int(d.name[1:]): d.vid for d in config.daemons}
+        self.index = next(i for i, v in self.by_index.items() if v == config.my_vid)
+        self.position = {int(d.name[1:]): p for p, d in enumerate(config.daemons)}
         self.ring: RingId | None = None
         self.members: tuple[int, ...] = ()
         self.unsent: list[bytes] = []
@@ -143,7 +152,7 @@ class OracleEngine:
         oracle.engines[self.index] = self
 
     def vid_of(self, index: int) -> int:
-        return self.config.daemons[index].vid
+        return self.by_index[index]
 
     def push(self, action: Action) -> None:
         flaws = self.oracle.flaws
@@ -196,3 +205,11 @@ class OracleEngine:
 
     def use_groups_queue(self, on: bool) -> None:
         pass
+
+
+class ReorderingOracle(Oracle):
+    """For the command-line tests: an engine that breaks the total order."""
+
+    @classmethod
+    def new_run(cls) -> Oracle:
+        return cls(flaws=Flaws(reorder=True))
