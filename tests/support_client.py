@@ -8,6 +8,7 @@ import json
 import selectors
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +168,7 @@ class MiniDaemon(threading.Thread):
         self.sessions: dict[socket.socket, _Session] = {}
         self.groups: dict[str, list[_Session]] = {}
         self.index: dict[str, int] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._counter = 0
         self.log: list[tuple[str, str]] = []  # (private group, what it did)
 
@@ -175,12 +176,21 @@ class MiniDaemon(threading.Thread):
     def port(self) -> int:
         return self.listener.getsockname()[1]
 
+    def saw(self, entry: tuple[str, str], timeout: float = 5.0) -> bool:
+        """Wait until the log has `entry` (the daemon thread works asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while entry not in self.log:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for key, _ in self.sel.select(0.05):
                 if key.fileobj is self.listener:
                     s, _ = self.listener.accept()
