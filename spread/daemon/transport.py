@@ -1,0 +1,367 @@
+"""The ring engine's UDP shell: the sockets on P and P+1, the send socket, nothing more.
+
+Owns which UDP sockets a daemon opens and how ([conf] §8.2: bcast channel on P, token
+channel on P+1, extra segment-address binds, a send socket bound to My's configured IP),
+reading datagrams into a callback and sending `SendDatagram` actions without ever blocking.
+It must not know packet layouts or protocol rules: the engine validates everything it is given.
+`attach_engine()` wires a transport and a ring engine into a `server.Daemon`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from spread.config.model import IfType, IpAddress, SpreadConfig
+from spread.ring.api import Action, Channel, RingEngine, SendDatagram
+
+log = logging.getLogger("spread.daemon.transport")
+
+DatagramCallback = Callable[[Channel, str, bytes], None]
+
+RECV_SIZE = 65536  # the engine checks sizes; a UDP datagram is never larger
+READ_BATCH = 64  # datagrams read per wake-up before letting the loop breathe
+_DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One receiving socket: what it carries, where it is bound, which groups it joins."""
+
+    channel: Channel
+    address: IpAddress | None  # None = the wildcard of My's family
+    port: int
+    reuse: bool  # SO_REUSEADDR, as the original sets it for segment/multicast binds
+    joins: tuple[IpAddress, ...] = ()  # multicast groups joined on My's address
+
+
+def plan_bindings(config: SpreadConfig) -> list[Binding]:
+    """The receiving sockets the original's Net_init opens for this configuration.
+
+    Implicit interface: wildcard:P and wildcard:P+1. Explicit interfaces: each D address on P
+    and P+1, then (segments with >= 2 configured daemons) each segment address not yet covered
+    on P with SO_REUSEADDR. Every multicast segment address is joined on every P socket.
+    """
+    my = config.my
+    if my is None:
+        raise ValueError("no daemon identity: use load_config, not parse_config_text")
+    seg = config.segments[my.segment]
+    port = my.port
+    groups = tuple(a for a in seg.addresses if a.is_multicast)
+    itfs = my.interfaces
+    if len(itfs) == 1 and itfs[0].types & IfType.ANY:
+        return [
+            Binding(Channel.DATA, None, port, False, groups),
+            Binding(Channel.TOKEN, None, port + 1, False),
+        ]
+    out: list[Binding] = []
+    covered = [False] * len(seg.addresses)
+    for itf in itfs:
+        if not itf.types & IfType.DAEMON:
+            continue
+        a = itf.address
+        reuse = False
+        if a.is_unspecified and a.family == my.address.family:
+            covered = [True] * len(seg.addresses)
+        else:
+            for j, s in enumerate(seg.addresses):
+                if a.same_ip(s):
+                    covered[j] = True
+                    reuse = True
+                    break
+        if a.is_multicast:
+            reuse = True
+        bound = None if a.is_unspecified else a
+        out.append(Binding(Channel.DATA, bound, port, reuse, groups))
+        out.append(Binding(Channel.TOKEN, bound, port + 1, False))
+    if seg.bcast_needed:
+        for j, s in enumerate(seg.addresses):
+            if not covered[j]:
+                out.append(Binding(Channel.DATA, s, port, True, (s,) if s.is_multicast else ()))
+    return out
+
+
+def _family(a: IpAddress) -> socket.AddressFamily:
+    return socket.AF_INET if a.family == 4 else socket.AF_INET6
+
+
+def _join(sock: socket.socket, group: IpAddress, me: IpAddress) -> None:
+    if group.family == 4:
+        mreq = group.packed + me.packed
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    else:
+        index = group.scope_id or me.scope_id
+        mreq = group.packed + struct.pack("@I", index)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+
+class UdpTransport:
+    """Receiving sockets on P / P+1 and one non-blocking send socket on My's configured IP.
+
+    Incoming datagrams go to `on_datagram(channel, src_ip, data)`, source IP without port or
+    scope (the engine compares it with the sender's configured IP). `send()` drops and counts
+    a datagram the kernel cannot take right now instead of stalling the daemon.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        me: IpAddress,
+        bindings: Iterable[Binding],
+        on_datagram: DatagramCallback,
+        *,
+        ignore_join_errors: bool = False,
+    ) -> None:
+        self.loop = loop
+        self.me = me
+        self.bindings = list(bindings)
+        self.on_datagram = on_datagram
+        self.ignore_join_errors = ignore_join_errors
+        self.counters: Counter[str] = Counter()
+        self.recv_socks: list[tuple[socket.socket, Channel]] = []
+        self.send_sock: socket.socket | None = None
+        self._scope = me.scope_id if me.family == 6 else 0
+        self._logged_errnos: Counter[int] = Counter()
+
+    @classmethod
+    def for_config(
+        cls, loop: asyncio.AbstractEventLoop, config: SpreadConfig, on_datagram: DatagramCallback
+    ) -> UdpTransport:
+        my = config.my
+        if my is None:
+            raise ValueError("no daemon identity")
+        return cls(
+            loop,
+            my.address,
+            plan_bindings(config),
+            on_datagram,
+            ignore_join_errors=config.ignore_multicast_join_errors,
+        )
+
+    # ---- opening and closing ---------------------------------------------------------------
+
+    def open(self) -> None:
+        """Bind every socket (raises OSError like the original's fatal bind error)."""
+        try:
+            for b in self.bindings:
+                self.recv_socks.append((self._open_recv(b), b.channel))
+            self.send_sock = self._open_send()
+        except BaseException:
+            self.close()
+            raise
+        for sock, channel in self.recv_socks:
+            self.loop.add_reader(sock.fileno(), self._readable, sock, channel)
+
+    def _open_recv(self, b: Binding) -> socket.socket:
+        fam = _family(self.me)
+        sock = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if fam == socket.AF_INET:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            if b.reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if b.address is None:
+                addr: tuple[Any, ...] = ("0.0.0.0", b.port) if fam == socket.AF_INET else (
+                    "::", b.port, 0, 0)
+            else:
+                addr = b.address.sockaddr(b.port)
+            log.info("Net_init: binding %s channel to [%s]:%u",
+                     "token" if b.channel == Channel.TOKEN else "bcast", addr[0], b.port)
+            sock.bind(addr)
+            for g in b.joins:
+                try:
+                    _join(sock, g, self.me)
+                except OSError as e:
+                    if not self.ignore_join_errors:
+                        raise OSError(e.errno, f"error joining multicast group {g.ntop}: "
+                                               f"{e.strerror}") from e
+                    log.error("Net_init: error joining multicast group %s: %s; "
+                              "Won't send/recv to/from this segment address!", g.ntop, e)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _open_send(self) -> socket.socket:
+        fam = _family(self.me)
+        sock = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if fam == socket.AF_INET:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            sock.bind(self.me.sockaddr(0))  # receivers check that the source is My's IP
+            log.info("Net_init: creating send channel bound to %s", self.me.ntop)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def close(self) -> None:
+        for sock, _ in self.recv_socks:
+            try:
+                self.loop.remove_reader(sock.fileno())
+            except (ValueError, RuntimeError):
+                pass  # never registered, or the loop is already closed
+            sock.close()
+        self.recv_socks = []
+        if self.send_sock is not None:
+            self.send_sock.close()
+            self.send_sock = None
+
+    @property
+    def send_address(self) -> tuple[str, int]:
+        """(ip, ephemeral port) the send socket is bound to."""
+        assert self.send_sock is not None, "not open"
+        host, port = self.send_sock.getsockname()[:2]
+        return host, port
+
+    # ---- the data path ---------------------------------------------------------------------
+
+    def _readable(self, sock: socket.socket, channel: Channel) -> None:
+        recv = sock.recvfrom
+        deliver = self.on_datagram
+        counters = self.counters
+        for _ in range(READ_BATCH):
+            try:
+                data, src = recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # e.g. an ICMP error queued on the socket: keep reading
+                counters["recv_error"] += 1
+                self._log_errno("recv", e)
+                continue
+            counters["received"] += 1
+            host: str = src[0]
+            if "%" in host:
+                host = host.split("%", 1)[0]
+            try:
+                deliver(channel, host, data)
+            except Exception:
+                counters["callback_error"] += 1
+                log.exception("datagram handler failed on a %d-byte datagram from %s",
+                              len(data), host)
+
+    def send(self, action: SendDatagram) -> bool:
+        """Send one datagram now; False (and counted) if it had to be dropped."""
+        sock = self.send_sock
+        if sock is None:
+            self.counters["send_closed"] += 1
+            return False
+        dest: tuple[Any, ...] = (action.ip, action.port)
+        if self._scope and ":" in action.ip:
+            dest = (action.ip, action.port, 0, self._scope)
+        try:
+            sock.sendto(action.payload, dest)
+        except OSError as e:
+            if e.errno in _DROP_ERRNOS:
+                self.counters["send_dropped"] += 1
+            else:  # unreachable network while partitioned, firewall EPERM, ...
+                self.counters["send_error"] += 1
+                self._log_errno("send", e, action.ip, action.port)
+            return False
+        self.counters["sent"] += 1
+        return True
+
+    def _log_errno(self, what: str, e: OSError, ip: str = "", port: int = 0) -> None:
+        """First occurrence of each errno at ERROR, then every 1000th, so a partition cannot
+        flood the log."""
+        n = self._logged_errnos[e.errno or 0]
+        self._logged_errnos[e.errno or 0] += 1
+        if n % 1000 == 0:
+            where = f" to [{ip}]:{port}" if ip else ""
+            log.error("DL_%s: error %s '%s'%s (seen %d times)", what, e.errno, e.strerror,
+                      where, n + 1)
+
+
+# ---- wiring into the daemon ------------------------------------------------------------------
+
+
+class SendingEngine:
+    """A RingEngine wrapper that sends its SendDatagram actions at once and hides them.
+
+    The daemon then sees only deliveries, configurations and logs, exactly as with the
+    one-daemon ring, so server.py needs no transport knowledge.
+    """
+
+    def __init__(self, engine: RingEngine, transport: UdpTransport) -> None:
+        self.inner = engine
+        self.transport = transport
+
+    def _out(self, actions: list[Action]) -> list[Action]:
+        send = self.transport.send
+        rest: list[Action] = []
+        for a in actions:
+            if type(a) is SendDatagram:
+                send(a)
+            else:
+                rest.append(a)
+        return rest
+
+    def start(self, now: float) -> list[Action]:
+        return self._out(self.inner.start(now))
+
+    def on_datagram(self, now: float, channel: Channel, src_ip: str, data: bytes) -> list[Action]:
+        return self._out(self.inner.on_datagram(now, channel, src_ip, data))
+
+    def on_timer(self, now: float) -> list[Action]:
+        return self._out(self.inner.on_timer(now))
+
+    def next_timer(self) -> float | None:
+        return self.inner.next_timer()
+
+    def submit(self, now: float, message: bytes) -> list[Action]:
+        return self._out(self.inner.submit(now, message))
+
+    def set_delivery_threshold(self, threshold: Any) -> None:
+        self.inner.set_delivery_threshold(threshold)
+
+    def use_groups_queue(self, on: bool) -> None:
+        self.inner.use_groups_queue(on)
+
+    def __getattr__(self, name: str) -> Any:  # counters, state, ... of the real engine
+        return getattr(self.inner, name)
+
+
+def make_engine(config: SpreadConfig, loop: asyncio.AbstractEventLoop) -> RingEngine:
+    """The real ring engine for this configuration, its wall clock tied to the loop's clock."""
+    from spread.ring.engine import Engine
+
+    return Engine(config.to_ring_config(), wall_offset=time.time() - loop.time())
+
+
+def attach_engine(
+    daemon: Any, config: SpreadConfig, engine: RingEngine | None = None
+) -> UdpTransport:
+    """Give `daemon` (a server.Daemon, before `start()`) the real ring engine on real UDP.
+
+    Opens the sockets (OSError if a bind fails), replaces `daemon.engine` with a
+    SendingEngine around `engine` (default: `make_engine`), and feeds every datagram into it,
+    carrying the resulting actions out through the daemon like its own timer does.
+    Call `transport.close()` on the way out.
+    """
+    loop: asyncio.AbstractEventLoop = daemon.loop
+    inner = engine if engine is not None else make_engine(config, loop)
+
+    def on_datagram(channel: Channel, src_ip: str, data: bytes) -> None:
+        daemon._ring(wrapped.on_datagram(loop.time(), channel, src_ip, data))
+        daemon._flush()
+
+    transport = UdpTransport.for_config(loop, config, on_datagram)
+    wrapped = SendingEngine(inner, transport)
+    transport.open()
+    daemon.engine = wrapped
+    return transport
