@@ -14,6 +14,7 @@ from typing import IO
 
 from spread.config import ConfigError, SpreadConfig, load_with_log
 from spread.config import alarm as A
+from spread.config.hash import to_bytes
 from spread.config.load import LocalAddresses
 from spread.config.parse import Resolver
 from spread.daemon.log import Logger
@@ -68,14 +69,14 @@ def parse_args(argv: Sequence[str]) -> Options:
             if not has_value:
                 raise UsageError(USAGE)
             value = argv[i + 1]
-            if len(value.encode("utf-8", "surrogateescape")) > MAX_PROC_NAME - 1:
+            if len(to_bytes(value)) > MAX_PROC_NAME - 1:
                 raise UsageError([f"Usage: proc name {value} too long"])
             my_name = value
         elif arg.startswith("-c"):
             if not has_value:
                 raise UsageError(USAGE)
             value = argv[i + 1]
-            if len(value.encode("utf-8", "surrogateescape")) >= CONFIG_FILE_BUF:
+            if len(to_bytes(value)) >= CONFIG_FILE_BUF:
                 raise UsageError(["Usage: config file name too long"])
             config_file = value
         elif arg.startswith("-l"):

@@ -13,6 +13,14 @@ MASK32 = 0xFFFFFFFF
 SP_MAJOR_VERSION = 5
 
 
+def to_bytes(text: str) -> bytes:
+    """The file's bytes back from text read with surrogateescape (any str works)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates that did not come from a file
+        return text.encode("utf-8", "surrogatepass")
+
+
 def oaat(data: bytes) -> int:
     """Bob Jenkins' one-at-a-time hash as stdutil computes it on x86 (signed `char`)."""
     h = len(data) & MASK32  # the seed is the length, trailing NUL included by callers
@@ -30,7 +38,7 @@ def oaat(data: bytes) -> int:
 
 def auto_vid(name: str) -> int:
     """The virtual id the original gives a daemon without `VirtualID` (hash of name + NUL)."""
-    data = name.encode("utf-8", "surrogateescape") + b"\0"
+    data = to_bytes(name) + b"\0"
     vid = oaat(data)
     if vid in (0, MASK32):  # 0 and -1 are reserved proc ids
         vid = ((len(data) << 16) & MASK32) or 0x10000
@@ -70,7 +78,7 @@ def hash_text(
 
 
 def conf_hash(text: str) -> int:
-    return oaat(text.encode("utf-8", "surrogateescape") + b"\0")
+    return oaat(to_bytes(text) + b"\0")
 
 
 def vids_unique(vids: Iterable[int]) -> bool:

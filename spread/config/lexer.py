@@ -167,7 +167,7 @@ def _make_ipv6(body: str) -> IpAddress | None:
     if ifname:
         try:
             scope = socket.if_nametoindex(ifname)
-        except OSError:
+        except (OSError, ValueError):
             scope = 0  # if_nametoindex failure leaves 0, as in the original
     return IpAddress(6, packed, scope, ifname)
 

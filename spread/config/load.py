@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from spread.config import alarm as A
 from spread.config.errors import ConfigError
+from spread.config.hash import to_bytes
 from spread.config.model import (
     MAX_PROC_NAME,
     TIMEOUT_NAMES,
@@ -120,7 +121,7 @@ def load_with_log(
     """Everything `load_config` does, also returning the start-up log lines."""
     path = DEFAULT_CONFIG if path is None else path
     log: list[A.Entry] = []
-    if len(path.encode("utf-8", "surrogateescape")) >= CONF_FILENAME_MAX:
+    if len(to_bytes(path)) >= CONF_FILENAME_MAX:
         raise _fatal("Conf_init: configuration filename was too long!", path,
                      f"a file name of {len(path)} characters",
                      f"at most {CONF_FILENAME_MAX - 1}", log)
@@ -177,7 +178,7 @@ def _find_myself(config: SpreadConfig, my_name: str | None, ips: list[IpAddress]
                          "no daemon whose address is on this host",
                          "a daemon with one of this host's addresses (or use -n NAME)", log)
     else:
-        raw = my_name.encode("utf-8", "surrogateescape")[: MAX_PROC_NAME - 1]
+        raw = to_bytes(my_name)[: MAX_PROC_NAME - 1]
         name = raw.decode("utf-8", "surrogateescape")
         my = config.daemon_by_name(name)
         if my is None:

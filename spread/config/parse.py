@@ -25,7 +25,14 @@ from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from spread.config import alarm as A
 from spread.config.errors import ConfigError
-from spread.config.hash import HashDaemon, HashSegment, auto_vid, conf_hash, hash_text
+from spread.config.hash import (
+    HashDaemon,
+    HashSegment,
+    auto_vid,
+    conf_hash,
+    hash_text,
+    to_bytes,
+)
 from spread.config.lexer import KEYWORDS, Lexeme, LexError, Scanner
 from spread.config.model import (
     AF_INET6_NUM,
@@ -207,7 +214,7 @@ class _Segment:
 
 
 def _truncate_name(name: str) -> str:
-    raw = name.encode("utf-8", "surrogateescape")[: MAX_PROC_NAME - 1]
+    raw = to_bytes(name)[: MAX_PROC_NAME - 1]
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -227,6 +234,7 @@ class _Parse:
         self.segments: list[_Segment] = []
         self.seg_daemons: list[_Daemon] = []
         self.cur: _Daemon | None = None
+        self.seg_extras = 0
         self.active: int | None = None  # 4 / 6
         self.window = DEFAULT_WINDOW
         self.personal_window = DEFAULT_PERSONAL_WINDOW
@@ -329,6 +337,7 @@ class _Parse:
         return self.result
 
     def _feed(self, state: ParserState, table: Any, tok: Any, is_end: bool) -> None:
+        expected: set[str] | None = None  # what the state that first refused tok wanted
         while True:
             acts = table.states[state.position]
             if tok.type in acts:
@@ -337,9 +346,11 @@ class _Parse:
                     return
                 except UnexpectedToken:
                     continue  # LALR reduced a little, then found the error: decide below
+            if expected is None:
+                expected = {t for t in acts if t.isupper() or t == "$END"}
             reduces = [arg for (act, arg) in acts.values() if act is not Shift]
             if not reduces or reduces[0].origin.name == "start":
-                raise self._syntax_error(tok, {t for t in acts if t.isupper() or t == "$END"})
+                raise self._syntax_error(tok, expected)
             # bison's default reduction: the most frequent reduce action of this state
             rule = Counter(reduces).most_common(1)[0][0]
             size = len(rule.expansion)
@@ -363,13 +374,10 @@ class _Parse:
 
     def on_seg_extra(self, ch: list) -> Lexeme:
         lx: Lexeme = ch[0]
-        self.where.setdefault("_extras", lx)
-        n = self.where.get("_nextra")
-        count = (n.value if n else 0) + 1  # type: ignore[union-attr]
-        self.where["_nextra"] = Lexeme("X", "", count, 0, 0, 0, 0, 0)
-        if count >= MAX_ADDRS_SEGMENT:
+        self.seg_extras += 1
+        if self.seg_extras >= MAX_ADDRS_SEGMENT:
             raise self.fail("Too many segment addresses specified!", at=lx, yytext=lx,
-                            found=f"segment address number {count + 1}",
+                            found=f"segment address number {self.seg_extras + 1}",
                             expected=f"at most {MAX_ADDRS_SEGMENT} addresses per segment")
         return lx
 
@@ -378,8 +386,7 @@ class _Parse:
         first: Lexeme = ch[1]
         close: Lexeme = ch[-1]
         extras = [c for c in ch[2:] if isinstance(c, Lexeme) and c.kind == "IPADDR"]
-        self.where.pop("_nextra", None)
-        self.where.pop("_extras", None)
+        self.seg_extras = 0
         port = first.port or DEFAULT_SPREAD_PORT
         index = len(self.segments)
         if index >= MAX_SEGMENTS:
@@ -689,7 +696,7 @@ class _Parse:
     def _set_if_valid(self, attr: str, value: str, description: str, limit: int,
                       at: Lexeme) -> None:
         if value:
-            if len(value.encode("utf-8", "surrogateescape")) > limit:
+            if len(to_bytes(value)) > limit:
                 raise self.fail("set_param_if_valid: value string too long", banner=False,
                                 at=at, yytext=at, found=f"{description} of {len(value)} "
                                 "characters", expected=f"at most {limit} characters")
@@ -802,7 +809,7 @@ class _Parse:
         ]
         htext = hash_text(hsegs, exclude_seg_addrs=self.exclude_seg_addrs,
                           accelerated_ring=bool(self.accelerated_ring))
-        if len(htext.encode("utf-8", "surrogateescape")) >= MAX_CONF_STRING:
+        if len(to_bytes(htext)) >= MAX_CONF_STRING:
             raise self.fail("Configuration string too long! (1)", at=yy, yytext=yy,
                             found="a configuration too big to hash",
                             expected="fewer or shorter daemon entries")

@@ -16,6 +16,7 @@ from typing import IO
 
 from spread.config import alarm as A
 from spread.config.alarm import Entry, Record
+from spread.config.hash import to_bytes
 from spread.config.model import LoggingSettings
 
 MAX_ALARM_MESSAGE_BUF = 512
@@ -118,7 +119,7 @@ class Logger:
         if self.ts_format is not None and not rec.nodate:
             stamp = format_timestamp(self.ts_format, self.precise, self.clock())
         line = stamp + rec.text
-        if len(line.encode("utf-8", "surrogateescape")) >= MAX_ALARM_MESSAGE_BUF:
+        if len(to_bytes(line)) >= MAX_ALARM_MESSAGE_BUF:
             line = ALLOC_WARNING + line
         self.write(line)
         return True
