@@ -234,6 +234,11 @@ def test_notify_items_in_every_form() -> None:
     assert any("never matches" in a for a in cfg.advice)
 
 
+def test_notify_interface_named_arp_cache_is_the_arp_cache_like_the_original() -> None:
+    cfg = parse("Notify { arp-cache0:10.0.0.1/32 throttle 3 ping }\n")
+    assert [(n.is_arp_cache, n.throttle, n.ping) for n in cfg.notifications] == [(True, 3, True)]
+
+
 def test_notify_arp_cache_and_none() -> None:
     assert [n.is_arp_cache for n in parse("Notify arp-cache\n").notifications] == [True]
     assert parse("Notify None\n").notifications == ()

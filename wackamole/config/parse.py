@@ -175,6 +175,15 @@ class _Source:
                        self.original_parser_error(self.scan.end_c_line, ""))
 
 
+def _brief(text: str) -> str:
+    """A token as quoted in our message: one line, not too long, printable."""
+    first, *rest = text.split("\n", 1)
+    first = first.rstrip("\r")
+    if rest or len(first) > 60:
+        first = first[:60] + "..."
+    return _shown(first).replace("\r", "\\r")
+
+
 def _describe_expected(expected: set[str]) -> str:
     if expected & _DIRECTIVES and len(expected & _DIRECTIVES) > 3:
         rest = sorted(expected - _DIRECTIVES - {"$END"})
@@ -188,7 +197,7 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 def _describe_found(tok: ScanToken, expected: set[str]) -> str:
-    found = f"found '{_shown(tok.offending if tok.type == 'QSTRING' else tok.text)}'"
+    found = f"found '{_brief(tok.offending if tok.type == 'QSTRING' else tok.text)}'"
     if tok.type == "STRING" and "=" in tok.text and len(tok.text) > 1:
         found += " ('=' needs blanks on both sides)"
     elif tok.type == "NUMBER" and "TIME" in expected:
@@ -212,11 +221,11 @@ def _ip_problem(src: _Source, tok: ScanToken) -> Problem | None:
     hint = m["n"]
     iface = m["iface"] or ""
     if any(o > 255 for o in octets) or int(m["m"]) > 32 or (hint is not None and int(hint) > 32):
-        return src.at(tok, f"found '{_shown(tok.text)}'",
+        return src.at(tok, f"found '{_brief(tok.text)}'",
                       "an IPv4 address with octets 0-255, a mask /0-/32 and a hint n0-n32",
                       src.original_parser_error(tok.c_line, tok.text))
     if len(iface.encode("utf-8", "surrogateescape")) > IFNAMSIZ - 1:
-        return src.at(tok, f"found interface name '{_shown(iface)}' in '{_shown(tok.text)}'",
+        return src.at(tok, f"found interface name '{_brief(iface)}'",
                       f"an interface name of at most {IFNAMSIZ - 1} bytes")
     return None
 
@@ -385,6 +394,13 @@ class _Builder:
                     continue
                 throttle = next((self.number(t) for t in itoks if t.type == "NUMBER"), 0)
                 spec = self.ip(itoks[0])
+                if spec.ifname.startswith("arp-cache"):
+                    # The original tells the two kinds apart by this name prefix alone.
+                    self.advice.append(
+                        f"{self.src.filename}:{itoks[0].line}: Notify {itoks[0].value} is taken "
+                        "as arp-cache because of its interface name (as in the original)")
+                    self.notify(Notification(None, throttle, ping), itoks[0])
+                    continue
                 if not spec.ifname:
                     self.advice.append(
                         f"{self.src.filename}:{itoks[0].line}: Notify {itoks[0].value} has no "
@@ -414,7 +430,7 @@ class _Builder:
             action = Action.from_text(toks[-1].value)
             if "::" in value or ":" not in value:
                 self.problems.append(self.src.at(
-                    st, f"found Perl function '{_shown(value)}'",
+                    st, f"found Perl function '{_brief(value)}'",
                     "path:function of a shared object (there is no embedded Perl)",
                     PERL_RUNDYNAMIC_MESSAGE + "\n", "stdout"))
             else:
