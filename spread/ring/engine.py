@@ -411,6 +411,9 @@ class Engine:
                 self._send_bcast_local(rebroadcast_routed(data, self.me))
             pkt = dataclasses.replace(pkt, header=dataclasses.replace(h, type=t & ~ROUTED_TYPE))
             t &= ~ROUTED_TYPE
+        if not isinstance(pkt, DataPacket) and not self.topo.known(pkt.header.proc_id):
+            self._drop("unknown_origin")  # the original would abort on it later
+            return
         if isinstance(pkt, Alive):
             self._handle_alive(pkt.header.proc_id)
         elif isinstance(pkt, Join):

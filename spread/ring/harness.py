@@ -24,6 +24,7 @@ from spread.ring.api import (
     TransitionalConfiguration,
 )
 from spread.ring.engine import Engine
+from spread.wire.client import encode_header, encode_name
 
 
 def make_configs(
@@ -99,6 +100,7 @@ class Harness:
         self.record = record
         self.sent: list[Sent] = []
         self.events: dict[int, list[Action]] = {vid: [] for vid in configs}
+        self.event_times: dict[int, list[float]] = {vid: [] for vid in configs}
         self.blocked: set[tuple[int, int]] = set()
         self.drop: Callable[[float, int, int, Channel, bytes], bool] | None = None
         any_cfg = next(iter(configs.values()))
@@ -179,6 +181,7 @@ class Harness:
                 self._route(src, a)
             elif self.record or not isinstance(a, Deliver):
                 self.events[src].append(a)
+                self.event_times[src].append(self.now)
 
     def _route(self, src: int, a: SendDatagram) -> None:
         seg = self.seg_of_addr.get((a.ip, a.port))
@@ -220,3 +223,11 @@ class Harness:
 
     def regular(self, vid: int) -> list[RegularConfiguration]:
         return [a for a in self.events[vid] if isinstance(a, RegularConfiguration)]
+
+
+def client_message(
+    service: int, payload: bytes, sender: str = "#user#d1", groups: tuple[str, ...] = ("grp",)
+) -> bytes:
+    """A whole client-level message (header + groups + payload) as a daemon queues it."""
+    names = b"".join(encode_name(g) for g in groups)
+    return encode_header(service, sender, len(groups), 0, len(payload)) + names + payload

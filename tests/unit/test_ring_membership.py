@@ -1,0 +1,306 @@
+"""Ring engine membership: discovery, FORM tokens, token loss, crash, partition, merge, EVS."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from spread.ring.api import (
+    Channel,
+    Deliver,
+    DeliveryThreshold,
+    RegularConfiguration,
+    RingConfig,
+    RingDaemon,
+    RingSegment,
+    TransitionalConfiguration,
+)
+from spread.ring.harness import Harness, client_message, make_configs
+from spread.wire.client import AGREED_MESS, SAFE_MESS
+from spread.wire.daemon import Form1, Join, Token, arq_of, decode, retrans_of
+from tests.support_pcap import read_udp
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "daemon"
+
+
+def captured_ring() -> tuple[dict, dict[int, RingConfig]]:
+    caps = json.loads((VECTORS / "B_captures.json").read_text())
+    daemons = tuple(
+        RingDaemon(caps["daemons"][n]["vid"], n, caps["daemons"][n]["ip"], 0) for n in ("d1", "d2")
+    )
+    host, port = caps["segment"].split()[0].split(":")
+    seg = (RingSegment(int(port), (host,)),)
+    cfgs = {
+        d.vid: RingConfig(d.vid, daemons, seg, caps["conf_hash"], accelerated_ring=False)
+        for d in daemons
+    }
+    return caps, cfgs
+
+
+def tokens(h: Harness, src: int | None = None) -> list[tuple[float, Token]]:
+    out = []
+    for s in h.sent:
+        if src is not None and s.src != src:
+            continue
+        base = 4803 if s.datagram.port in (4803, 4804) else None
+        if base is None:
+            continue
+        if s.datagram.port == base + 1:
+            tok = decode(s.datagram.payload, Channel.TOKEN)
+            if isinstance(tok, Token):
+                out.append((s.time, tok))
+    return out
+
+
+def two_ring() -> tuple[Harness, int, int]:
+    cfg = make_configs(["d1", "d2"])
+    h = Harness(cfg)
+    d1, d2 = list(cfg)
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    h.run_until(4.0)
+    for v in (d1, d2):
+        h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+    return h, d1, d2
+
+
+# ---- cold start ---------------------------------------------------------------------------
+
+
+def test_cold_start_sends_the_captured_packets_byte_for_byte_at_the_captured_times() -> None:
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    captured = list(read_udp(VECTORS / "B1_ring_cold_start.pcap"))
+    # up to the first data packet (the GROUPS exchange belongs to the group layer)
+    first_data = next(i for i, u in enumerate(captured) if len(u.payload) == 105)
+    captured = captured[:first_data]
+    d2_start = next(u.t for u in captured if u.src_ip == "192.0.2.2")
+    h = Harness(cfgs, latency=0.00005, wall_offset=1_795_573_237.3)
+    h.start(d1, 0.0)
+    h.start(d2, d2_start)
+    h.run_until(captured[-1].t + 0.0005)
+    ip = {d1: "192.0.2.1", d2: "192.0.2.2"}
+    for vid in (d1, d2):
+        theirs = [u for u in captured if u.src_ip == ip[vid]]
+        mine = [s for s in h.sent if s.src == vid][: len(theirs)]
+        assert [s.datagram.payload for s in mine] == [u.payload for u in theirs]
+        assert [(s.datagram.ip, s.datagram.port) for s in mine] == [
+            (u.dst_ip, u.dst_port) for u in theirs
+        ]
+        for s, u in zip(mine, theirs):
+            assert s.time == pytest.approx(u.t, abs=0.003)
+
+
+def test_cold_start_forms_one_ring_with_both_members_and_the_leader_clock_plus_one() -> None:
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    h = Harness(cfgs, wall_offset=1_795_573_237.3)
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    h.run_until(3.0)
+    form1 = [
+        decode(s.datagram.payload, Channel.TOKEN) for s in h.sent if len(s.datagram.payload) == 796
+    ]
+    assert isinstance(form1[0], Form1)
+    form_time = form1[0].header.memb_id.time
+    for v in (d1, d2):
+        trans, reg = h.configurations(v)
+        assert isinstance(trans, TransitionalConfiguration)
+        assert trans.members == (v,)
+        assert isinstance(reg, RegularConfiguration)
+        assert reg.members == (d1, d2)
+        # Last_time_used: FORM1 used t, the leader's memb_time is t+1, the ring is t+2
+        assert reg.ring_id.proc_id == d1
+        assert reg.ring_id.time == form_time + 2
+        assert h.engines[v].state_name == "OP"
+
+
+def test_idle_ring_holds_the_token_and_hurries_it_every_hurry_timeout() -> None:
+    h, d1, _d2 = two_ring()
+    toks = [(t, tok) for t, tok in tokens(h, d1) if t > 2.5]
+    assert all(retrans_of(tok.header.type) == 1 for _, tok in toks)
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(toks)]
+    assert gaps and all(g == pytest.approx(0.5, abs=0.001) for g in gaps)
+    arqs = [arq_of(tok.header.type) for _, tok in toks]
+    assert all((b - a) % 16 == 1 for a, b in itertools.pairwise(arqs))
+
+
+def test_single_daemon_forms_its_ring_alone_and_delivers_its_own_messages() -> None:
+    cfg = make_configs(["solo"])
+    h = Harness(cfg)
+    (v,) = list(cfg)
+    h.start(v, 0.0)
+    h.run_until(2.5)
+    _trans, reg = h.configurations(v)
+    assert reg.members == (v,)
+    assert h.sent == []  # one daemon in its segment: nothing goes on the wire, not even FORM
+    h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+    for i in range(5):
+        h.submit(v, client_message(SAFE_MESS if i % 2 else AGREED_MESS, b"p%d" % i))
+    h.run_until(3.0)
+    assert [m[80:] for m in h.delivered(v)] == [b"p%d" % i for i in range(5)]
+    assert h.sent == []
+
+
+# ---- token loss, crash, restart ---------------------------------------------------------
+
+
+def test_lost_token_is_resent_by_the_leader_with_retrans_2_three_times() -> None:
+    h, d1, d2 = two_ring()
+    lost: list[float] = []
+
+    def drop_one_token(t: float, src: int, dst: int, ch: Channel, data: bytes) -> bool:
+        if src == d1 and ch == Channel.TOKEN and not lost:
+            lost.append(t)
+            return True
+        return False
+
+    h.drop = drop_one_token
+    h.submit(d1, client_message(AGREED_MESS, b"x" * 2000))
+    h.run_until(h.now + 1.0)
+    assert lost
+    resent = [(t, tok) for t, tok in tokens(h, d1) if t > lost[0]][:3]
+    assert [retrans_of(tok.header.type) for _, tok in resent] == [2, 2, 2]
+    assert all(t == pytest.approx(lost[0] + 0.5, abs=0.001) for t, _ in resent)
+    # the non-leader answers with RETRANS 2 as well, three copies
+    answers = [tok for t, tok in tokens(h, d2) if t > lost[0]][:3]
+    assert [retrans_of(tok.header.type) for tok in answers] == [2, 2, 2]
+    assert [len(m) for m in h.delivered(d2)] == [48 + 32 + 2000]
+    assert h.engines[d1].counters["token_loss"] == 1  # no membership change
+
+
+def test_crash_installs_a_singleton_ring_token_seg_and_gather_timeouts_after_the_last_token():
+    h, d1, d2 = two_ring()
+    crash_at = 10.0
+    h.run_until(crash_at)
+    h.crash(d2)
+    h.run_until(20.0)
+    last_token_seen = max(t for t, _ in tokens(h, d2)) + h.latency
+    reg = h.regular(d1)[-1]
+    assert reg.members == (d1,)
+    installed_at = h.event_times[d1][h.events[d1].index(reg)]
+    assert installed_at - last_token_seen == pytest.approx(1.25 + 0.5 + 1.25, abs=0.001)
+    # the idle ring hurries every 0.5 s, so a crash is noticed 2.5-3.0 s after it happened
+    assert 2.5 <= installed_at - crash_at <= 3.0
+    trans = h.configurations(d1)[-2]
+    assert isinstance(trans, TransitionalConfiguration) and trans.members == (d1,)
+
+
+def test_restarted_daemon_merges_back_as_seg_rep_that_creates_form1() -> None:
+    h, d1, d2 = two_ring()
+    h.crash(d2)
+    h.run_until(15.0)
+    n_before = len(h.sent)
+    h.start(d2, 17.0)
+    h.run_until(22.0)
+    after = h.sent[n_before:]
+    form1 = [s for s in after if len(s.datagram.payload) == 796]
+    assert form1 and all(s.src == d2 for s in form1)
+    joins = [
+        (s.src, len(s.datagram.payload))
+        for s in after
+        if isinstance(
+            decode(s.datagram.payload, Channel.DATA) if s.datagram.port == 4803 else None, Join
+        )
+    ]
+    # d2 as SEG_REP (scast, 60 bytes), d1 answering from its ring as RING_REP (56 bytes)
+    assert (d2, 60) in joins and (d1, 56) in joins
+    for v in (d1, d2):
+        assert h.regular(v)[-1].members == (d1, d2)
+    assert h.regular(d1)[-1].ring_id == h.regular(d2)[-1].ring_id
+
+
+def test_crash_during_traffic_recovers_old_ring_packets_in_evs_with_the_install_order() -> None:
+    cfg = make_configs(["d1", "d2", "d3"])
+    h = Harness(cfg)
+    d1, d2, d3 = list(cfg)
+    for i, v in enumerate((d1, d2, d3)):
+        h.start(v, 0.1 * i)
+    h.run_until(4.0)
+    for v in (d1, d2, d3):
+        h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+
+    def d3_misses_d1(t: float, src: int, dst: int, ch: Channel, data: bytes) -> bool:
+        return src == d1 and dst == d3 and ch == Channel.DATA
+
+    h.drop = d3_misses_d1
+    for i in range(5):
+        h.submit(d1, client_message(AGREED_MESS, b"agreed%d" % i))
+    h.submit(d1, client_message(SAFE_MESS, b"safe"))
+    h.submit(d1, client_message(AGREED_MESS, b"after-safe"))
+    h.run_until(h.now + 0.0003)  # d1 has sent its packets; d3 got none of them
+    h.crash(d1)
+    h.drop = None
+    h.run_until(12.0)
+    expected = [
+        ("D", b"agreed0"),
+        ("D", b"agreed1"),
+        ("D", b"agreed2"),
+        ("D", b"agreed3"),
+        ("D", b"agreed4"),
+        ("T", (d2, d3)),
+        ("D", b"safe"),
+        ("D", b"after-safe"),
+        ("R", (d2, d3)),
+    ]
+    for v in (d2, d3):
+        seen = []
+        for a in h.events[v]:
+            if isinstance(a, Deliver):
+                seen.append(("D", a.message[80:]))
+            elif isinstance(a, TransitionalConfiguration):
+                seen.append(("T", a.members))
+            elif isinstance(a, RegularConfiguration):
+                seen.append(("R", a.members))
+        assert seen[-len(expected) :] == expected
+    assert h.engines[d2].counters["retrans"] > 0  # d3 got d1's packets from d2 during EVS
+
+
+# ---- partition and merge ------------------------------------------------------------------
+
+
+def test_partition_gives_each_side_a_transitional_then_a_regular_configuration() -> None:
+    cfg = make_configs(["d1", "d2", "d3"])
+    h = Harness(cfg)
+    d1, d2, d3 = list(cfg)
+    for i, v in enumerate((d1, d2, d3)):
+        h.start(v, 0.1 * i)
+    h.run_until(5.0)
+    old = h.regular(d1)[-1].ring_id
+    h.cut(d1, d3)
+    h.cut(d2, d3)
+    h.run_until(12.0)
+    for side, members in (((d1, d2), (d1, d2)), ((d3,), (d3,))):
+        for v in side:
+            trans, reg = h.configurations(v)[-2:]
+            assert isinstance(trans, TransitionalConfiguration) and trans.members == members
+            assert isinstance(reg, RegularConfiguration) and reg.members == members
+            assert reg.ring_id != old
+    # healed: the leaders find each other at a lookup (30 s after install) and merge
+    h.heal()
+    h.run_until(50.0)
+    for v in (d1, d2, d3):
+        trans, reg = h.configurations(v)[-2:]
+        assert reg.members == (d1, d2, d3)
+        assert trans.members == ((d3,) if v == d3 else (d1, d2))
+    assert len({h.regular(v)[-1].ring_id for v in (d1, d2, d3)}) == 1
+
+
+def test_three_segments_route_packets_to_each_segment_head() -> None:
+    cfg = make_configs([["a1", "a2"], ["b1"], ["c1", "c2"]])
+    h = Harness(cfg)
+    vids = list(cfg)
+    for i, v in enumerate(vids):
+        h.start(v, 0.05 * i)
+    h.run_until(12.0)
+    for v in vids:
+        assert h.regular(v)[-1].members == tuple(vids)
+        h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+    for i, v in enumerate(vids):
+        h.submit(v, client_message(AGREED_MESS, b"m%d" % i))
+    h.run_until(14.0)
+    orders = [h.delivered(v) for v in vids]
+    assert all(o == orders[0] for o in orders) and len(orders[0]) == 5
