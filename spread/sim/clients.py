@@ -1,9 +1,9 @@
 """Simulated clients: the client-level messages they submit and how a delivery is identified.
 
 A message is what a daemon hands its engine: 48-byte message header + 32-byte group names +
-payload, little-endian with the marker set. The payload starts with a tag naming the origin
-daemon, its incarnation and a counter, so the checkers can tell every message apart without
-trusting anything the engine says about it.
+payload, little-endian with the marker set, built with spread/wire/client.py. The payload
+starts with a tag naming the origin daemon, its incarnation and a counter, so the checkers
+can tell every message apart without trusting anything the engine says about it.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ import random
 import struct
 from dataclasses import dataclass
 
+from spread.wire.client import (
+    AGREED_MESS,
+    CAUSAL_MESS,
+    FIFO_MESS,
+    JOIN_MESS,
+    LEAVE_MESS,
+    RELIABLE_MESS,
+    SAFE_MESS,
+    UNRELIABLE_MESS,
+    encode_header,
+    encode_name,
+)
 from spread.wire.endian import ENDIAN_MARKER, order_of
-
-# Client type bits (spread-client-protocol §4.3).
-UNRELIABLE_MESS = 0x00000001
-RELIABLE_MESS = 0x00000002
-FIFO_MESS = 0x00000004
-CAUSAL_MESS = 0x00000008
-AGREED_MESS = 0x00000010
-SAFE_MESS = 0x00000020
-JOIN_MESS = 0x00010000
-LEAVE_MESS = 0x00020000
 
 SERVICES: dict[str, int] = {
     "UNRELIABLE": UNRELIABLE_MESS,
@@ -74,20 +76,12 @@ def is_safe(msg_type: int) -> bool:
     return bool(msg_type & SAFE_MESS)
 
 
-def _name(text: str) -> bytes:
-    raw = text.encode()[: GROUP_NAME_SIZE - 1]
-    return raw + b"\0" * (GROUP_NAME_SIZE - len(raw))
-
-
 def build_message(
     msg_type: int, sender: str, groups: tuple[str, ...], mess_type: int, payload: bytes
 ) -> bytes:
-    """A client message as a little-endian daemon builds it (client protocol §4.1)."""
-    hint = ((mess_type << 8) & 0x00FFFF00) | ENDIAN_MARKER
-    header = struct.pack(
-        "<I32siIi", msg_type | ENDIAN_MARKER, _name(sender), len(groups), hint, len(payload)
-    )
-    return header + b"".join(_name(g) for g in groups) + payload
+    """A client message as a little-endian daemon hands it to its engine (client §4.1)."""
+    header = encode_header(msg_type | ENDIAN_MARKER, sender, len(groups), mess_type, len(payload))
+    return header + b"".join(encode_name(g) for g in groups) + payload
 
 
 def tag_payload(msg_id: MsgId, size: int) -> bytes:
