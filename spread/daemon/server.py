@@ -21,7 +21,17 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from spread.config import alarm as A
 from spread.config.model import IfType, SpreadConfig
+from spread.daemon.log import (
+    Logger,
+    MembershipLog,
+    log_begin,
+    log_connect,
+    log_disconnect,
+    log_membership,
+    membership_columns,
+)
 from spread.daemon.sessions import OPEN, ClientSession
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
 from spread.groups.layer import (
@@ -62,6 +72,7 @@ class Daemon:
         engine: RingEngine | None = None,
         membership_log: bool = False,
         max_sessions: int = MAX_SESSIONS,
+        logger: Logger | None = None,
     ) -> None:
         my = config.my
         assert my is not None, "the configuration must say which daemon I am"
@@ -87,8 +98,10 @@ class Daemon:
         self.reading = True
         self._next_sid = 0
         self._rand = random.Random()
-        self.membership_log = membership_log
+        self.logger = logger
+        self.mlog: MembershipLog | None = MembershipLog(my.name) if membership_log else None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
 
     # ---- session table --------------------------------------------------------------------
 
@@ -133,14 +146,23 @@ class Daemon:
         assert s.hello is not None
         self.layer.open_session(s.sid, s.group, s.hello.membership)
         self.log_session(f"Sess_accept: session {s.group!r} (fd {s.fd}) from {s.peer}")
+        if self.mlog is not None:
+            name = s.name.decode("latin-1")
+            self.mlog.write(log_connect(int(time.time()), 0, s.fd, s.peer, name))
 
     def session_failed(self, s: ClientSession) -> None:
         """The daemon ends a session (EOF, error, bad header, slow reader): KILL|SAFE for it."""
         if s.state != OPEN:
             return
-        s.close_now()
+        self._closed(s)
         self._submit(self.layer.kill_message(s.sid))
         self._flush()
+
+    def _closed(self, s: ClientSession) -> None:
+        s.close_now()
+        if self.mlog is not None:
+            name = s.name.decode("latin-1")
+            self.mlog.write(log_disconnect(int(time.time()), 0, s.fd, s.peer, name, s.num_mess))
 
     # ---- the hot path ---------------------------------------------------------------------
 
@@ -150,7 +172,7 @@ class Daemon:
         for t, msg in frames:
             s.num_mess += 1
             if t & KILL_MESS:
-                s.close_now()
+                self._closed(s)
                 self._ring(submit(now, msg))
                 break
             self._ring(submit(now, msg))
@@ -174,9 +196,10 @@ class Daemon:
                     else:
                         self._group_action(g)
             elif isinstance(a, Log):
-                log.log(_level(a.priority), a.text)
+                kind = A.PRINT_TYPE if a.text.startswith("Membership id is") else A.MEMB
+                self.alarm(a.priority, kind, a.text)
             else:
-                if isinstance(a, RegularConfiguration) and self.membership_log:
+                if isinstance(a, RegularConfiguration) and self.mlog is not None:
                     self._memb_log(a)
                 for g in layer.on_ring(a):
                     self._group_action(g)
@@ -199,7 +222,7 @@ class Daemon:
         elif type(g) is ReadClients:
             self._set_reading(g.on)
         elif isinstance(g, Log):
-            log.log(_level(g.priority), g.text)
+            self.alarm(g.priority, A.GROUPS, g.text)
 
     def _flush(self) -> None:
         dirty = self.dirty
@@ -219,37 +242,44 @@ class Daemon:
 
     def _arm_timer(self) -> None:
         when = self.engine.next_timer()
-        if when is None:
+        if when is None or when == self._timer_at:
             return
         if self._timer is not None:
             self._timer.cancel()
+        self._timer_at = when
         self._timer = self.loop.call_at(max(when, self.loop.time()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._timer_at = None
         self._ring(self.engine.on_timer(self.loop.time()))
         self._flush()
 
     # ---- start / stop ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.mlog is not None:
+            self.mlog.write(log_begin(int(time.time())))
         self._ring(self.engine.start(self.loop.time()))
         self._flush()
 
+    def alarm(self, priority: int, types: int, text: str) -> None:
+        """One log line: through the daemon's Logger when it has one, else `logging`."""
+        if self.logger is not None:
+            self.logger.alarm(priority, types, text if text.endswith("\n") else text + "\n")
+        else:
+            log.log(_level(priority), text.rstrip("\n"))
+
     def log_session(self, text: str) -> None:
-        log.info(text)
+        self.alarm(A.INFO, A.SESSION, text)
 
     def _memb_log(self, a: RegularConfiguration) -> None:
+        assert self.mlog is not None
+        cols = membership_columns([d.vid for d in self.config.daemons], a.members)
         try:
-            with open(self.name, "a") as f:
-                f.write(f"M {int(time.time()):13d} {a.ring_id.time:13d} {0:11d} > ")
-                f.write("".join(" 00" if v in a.members else " --" for v in self._vids()))
-                f.write("\n")
+            self.mlog.write(log_membership(int(time.time()), a.ring_id.time, 0, cols))
         except OSError as e:
-            log.warning("membership log: %s", e)
-
-    def _vids(self) -> list[int]:
-        return [d.vid for d in self.config.daemons]
+            self.alarm(A.ERROR, A.SESSION, f"membership log: {e}")
 
 
 def _level(priority: int) -> int:
@@ -320,14 +350,21 @@ async def start_listeners(
     return servers, path, os.lstat(path).st_ino
 
 
-async def run(config: SpreadConfig, *, membership_log: bool = False) -> int:
+async def run(
+    config: SpreadConfig, *, membership_log: bool = False, logger: Logger | None = None
+) -> int:
     """Run the daemon until SIGTERM or SIGINT; the unix socket file is removed on the way out."""
     loop = asyncio.get_running_loop()
-    daemon = Daemon(config, loop=loop, membership_log=membership_log)
+    daemon = Daemon(config, loop=loop, membership_log=membership_log, logger=logger)
     my = config.my
     assert my is not None
-    daemon.start()
+    udp = None
+    if len(config.daemons) > 1:  # a real ring: the engine on UDP P and P+1
+        from spread.daemon.transport import attach_engine
+
+        udp = attach_engine(daemon, config)
     servers, path, ino = await start_listeners(daemon, config, my.port)
+    daemon.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -338,10 +375,12 @@ async def run(config: SpreadConfig, *, membership_log: bool = False) -> int:
             srv.close()
         for s in list(daemon.sessions.values()):
             s.close_now()
+        if udp is not None:
+            udp.close()
         with contextlib.suppress(OSError):
             if os.lstat(path).st_ino == ino:
                 os.unlink(path)
-    print("Spread daemon exiting normally!", flush=True)
+    daemon.alarm(A.PRINT, A.SYSTEM, "Spread daemon exiting normally!")
     return 0
 
 
@@ -349,9 +388,10 @@ def serve(config: SpreadConfig, *, membership_log: bool = False) -> int:
     """Entry point for the command line: returns the exit status."""
     raise_nofile()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    logger = Logger()
+    logger.configure(config.logging)
     try:
-        return asyncio.run(run(config, membership_log=membership_log))
+        return asyncio.run(run(config, membership_log=membership_log, logger=logger))
     except OSError as e:
-        log.critical("Spread: %s", e)
-        print(f"Spread: {e}", flush=True)
+        logger.alarm(A.FATAL, A.EXIT, f"Spread: {e}\n")
         return 1

@@ -38,7 +38,7 @@ class SingleRing:
     def start(self, now: float) -> list[Action]:
         self.ring_id = RingId(self.my_vid, int(now + self.wall_offset))
         return [
-            Log(2, f"Membership id is ( {_i32(self.my_vid)}, {_i32(self.ring_id.time)})"),
+            Log(2, f"Membership id is ( {_i32(self.my_vid)}, {_i32(self.ring_id.time)})\n"),
             RegularConfiguration(self.ring_id, (self.my_vid,)),
         ]
 
