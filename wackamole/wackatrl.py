@@ -108,8 +108,12 @@ def main(
     err: TextIO | None = None,
     resolve_self: Callable[[], str] | None = None,
 ) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    if out is None:
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        out = sys.stdout
+    if err is None:
+        sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        err = sys.stderr
     args = sys.argv[1:] if argv is None else argv
     try:
         opts, _ = getopt.gnu_getopt(args, "c:fsl")

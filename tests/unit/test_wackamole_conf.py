@@ -626,3 +626,29 @@ def test_mutated_configs_only_ever_raise_config_error(
 @given(st.text(max_size=200))
 def test_arbitrary_text_only_ever_raises_config_error(text: str) -> None:
     _accepts_or_config_error(text)
+
+
+@pytest.mark.parametrize(("text", "action"), [("on up", Action.ON_UP), ("On Down", Action.ON_DOWN),
+                                              ("post up", Action.POST_UP),
+                                              ("POST DOWN", Action.POST_DOWN)])
+def test_every_rundynamic_action(text: str, action: Action) -> None:
+    assert parse(f"RunDynamic lib:fn {text}\n").hooks[0].action is action
+
+
+def test_rundynamic_needs_an_action() -> None:
+    assert offending("RunDynamic lib:fn\nGroup = g\n") == (1, "Group")
+
+
+def test_quoted_spread_and_retry_interval_needs_a_unit() -> None:
+    assert parse("Spread = '4803@10.0.0.1'\n").spread == "4803@10.0.0.1"
+    assert offending("SpreadRetryInterval = 10\n") == (0, "10")
+
+
+def test_prefer_none_appends_each_time() -> None:
+    assert parse("Prefer None\nPrefer None\n").prefer == (IPv4Address(0),) * 2
+
+
+def test_notify_throttle_without_ping() -> None:
+    (n,) = parse("Notify { eth0:10.0.0.0/30 throttle 4 }\n").notifications
+    assert (n.throttle, n.ping, str(n.target.broadcast if n.target else "")) == (
+        4, False, "10.0.0.3")
