@@ -136,6 +136,18 @@ def load_for_start(
     return config
 
 
+def _system_notes(config: WackamoleConfig) -> list[str]:
+    """What a start would meet on this machine (looked at, never changed)."""
+    notes = []
+    control = config.control
+    if control and (os.path.isdir(control) or not os.path.isdir(os.path.dirname(control) or ".")):
+        notes.append(f"Control = {control}: no socket can be made there; a start prints "
+                     f'"bind to {control} failed." and runs without wackatrl support')
+    if os.geteuid() != 0:
+        notes.append("not running as root: a start needs root for addresses and ARP")
+    return notes
+
+
 def check_config(
     filename: str | None,
     out: TextIO,
@@ -157,7 +169,7 @@ def check_config(
         report_config_error(exc, out, err)
         return exc.exit_status
     out.write("".join(config.messages))
-    for note in config.advice:
+    for note in (*config.advice, *_system_notes(config)):
         out.write(f"note: {note}\n")
     try:
         (resolve or resolve_self)()

@@ -251,3 +251,10 @@ def test_real_process_prints_no_traceback_and_exits_255(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("Parser error on or before line 4\nOffending token: \n")
     assert "Traceback" not in proc.stderr
+
+
+def test_check_config_warns_that_the_blogs_control_directory_disables_wackatrl() -> None:
+    status, out, _ = run("--check-config", "-c", vector("good_blog.conf"))
+    assert status == 0
+    assert 'note: Control = /var/run/: no socket can be made there; a start prints "bind to ' \
+        '/var/run/ failed."' in out
