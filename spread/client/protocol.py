@@ -16,7 +16,7 @@ from spread.client.messages import SpreadMessage, build_message
 from spread.wire import client as w
 
 SP_UNIX_SOCKET = "/tmp"
-MAX_SPREAD_NAME = 70  # libspread refuses names this long (host-name buffer), ILLEGAL_SPREAD
+MAX_SPREAD_NAME = 71  # libspread refuses names this long (MAXHOSTNAMELEN + 7), ILLEGAL_SPREAD
 
 _NAME = re.compile(r"\s*([+-]?\d+)(.*)", re.S)
 
