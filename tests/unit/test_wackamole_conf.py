@@ -544,6 +544,15 @@ _octet = st.integers(0, 255)
 _ip = st.builds(lambda i, a, b, c, d, m: f"{i}:{a}.{b}.{c}.{d}/{m}",
                 st.sampled_from(["eth0", "eth1", "br-lan", "bond0.7"]),
                 _octet, _octet, _octet, _octet, st.integers(1, 32))
+# The same addresses as written with leading zeros (the original reads them with atoi).
+
+
+def _pad(ip: str, widths: list[int]) -> tuple[str, str]:
+    width = iter(widths)
+    return ip, re.sub(r"(?<=[:.])(\d+)(?=[./])", lambda m: m[1].zfill(next(width)), ip)
+
+
+_padded = st.builds(_pad, _ip, st.lists(st.integers(1, 3), min_size=4, max_size=4))
 _time = st.builds(lambda n, u: f"{n}{u}", st.integers(0, 10000), st.sampled_from("sSmM"))
 
 
@@ -559,9 +568,9 @@ def _config(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     mature = draw(_time)
     lines.append(f"Mature = {mature}")
     want["mature"] = int(mature[:-1]) * (60 if mature[-1] in "mM" else 1)
-    items = draw(st.lists(_ip, min_size=1, max_size=6))
-    lines.append("VirtualInterfaces {\n" + "\n".join(f"\t{i}" for i in items) + "\n}")
-    want["vifs"] = items
+    items = draw(st.lists(_padded, min_size=1, max_size=6))
+    lines.append("VirtualInterfaces {\n" + "\n".join(f"\t{i[1]}" for i in items) + "\n}")
+    want["vifs"] = [i[0] for i in items]
     if draw(st.booleans()):
         lines.append(f"Notify {{ {draw(_ip)} throttle {draw(st.integers(0, 999))} }}")
     if draw(st.booleans()):
@@ -652,3 +661,9 @@ def test_notify_throttle_without_ping() -> None:
     (n,) = parse("Notify { eth0:10.0.0.0/30 throttle 4 }\n").notifications
     assert (n.throttle, n.ping, str(n.target.broadcast if n.target else "")) == (
         4, False, "10.0.0.3")
+
+
+def test_address_fields_are_read_like_atoi_with_leading_zeros() -> None:
+    (vif,) = parse(vifs("eth0:010.000.0.01/08n16")).vifs
+    assert (str(vif.primary.address), vif.primary.prefix, vif.primary.hint_prefix) == (
+        "10.0.0.1", 8, 16)

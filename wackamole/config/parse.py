@@ -62,6 +62,7 @@ _DESCRIBE: dict[str, str] = {
     "QSTRING": "a word or a quoted string",
     "$END": "end of file",
 }
+_KEYWORD_NAMES = frozenset(name for name, _, _ in KEYWORDS)
 _DIRECTIVES = frozenset(
     {"SPREAD", "SPREADRETRYINTERVAL", "GROUP", "LOG", "CONTROL", "MATURE", "ARPCACHE", "BALANCE",
      "NOTIFY", "PREFER", "MODULEDIR", "PERLUSE", "PERLUSELIB", "RUNDYNAMIC", "VIFS"}
@@ -202,9 +203,7 @@ def _describe_found(tok: ScanToken, expected: set[str]) -> str:
         found += " ('=' needs blanks on both sides)"
     elif tok.type == "NUMBER" and "TIME" in expected:
         found += " (a time needs its unit: s or m)"
-    elif tok.type in _DESCRIBE and tok.type in {n for n, _, _ in KEYWORDS} and (
-        "STRING" in expected
-    ):
+    elif tok.type in _KEYWORD_NAMES and "STRING" in expected:
         found += " (a reserved word: put it in quotes)"
     elif tok.text.lower() in ("on", "post") and "ACTION" in expected:
         found += " (exactly one space between the two words)"
@@ -233,7 +232,8 @@ def _ip_problem(src: _Source, tok: ScanToken) -> Problem | None:
 def _ip_spec(text: str) -> IpSpec:
     m = _IP_RX.fullmatch(text)
     assert m is not None
-    addr = IPv4Address(".".join(m[k] for k in "abcd"))
+    a, b, c, d = (int(m[k]) for k in "abcd")  # atoi: leading zeros are fine ("010" = 10)
+    addr = IPv4Address((a << 24) | (b << 16) | (c << 8) | d)
     return IpSpec(m["iface"] or "", addr, int(m["m"]),
                   int(m["n"]) if m["n"] is not None else 24)
 
@@ -311,7 +311,7 @@ class _Builder:
             return 0
         return value
 
-    def add_prefer(self, address: IPv4Address, tok: Token) -> bool:
+    def add_prefer(self, address: IPv4Address) -> bool:
         if len(self.prefer) >= MAX_PREFER:
             self.messages.append(f"Only {MAX_PREFER} prefered allowed.\n\n")
             return False
@@ -322,7 +322,7 @@ class _Builder:
         spec = _ip_spec(tok.value)
         added = []
         for address in prefer_expansion(spec, in_braces):
-            if not self.add_prefer(address, tok):
+            if not self.add_prefer(address):
                 break  # the original keeps trying (and printing) for every one left
             added.append(address)
         if spec.prefix != 32:
@@ -407,7 +407,7 @@ class _Builder:
                         "interface, so it never matches a virtual interface (as in the original)")
                 self.notify(Notification(spec, throttle, ping), itoks[0])
         elif kind == "prefer_none":
-            self.add_prefer(IPv4Address(0), toks[0])
+            self.add_prefer(IPv4Address(0))
         elif kind == "prefer_host":
             # The original's host lookup is an empty stub: it prints this and adds nothing.
             value, _ = _string_value(self.src, strings[0])
