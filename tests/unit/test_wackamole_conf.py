@@ -382,6 +382,8 @@ def test_more_than_254_vifs_is_refused() -> None:
 def test_numbers_beyond_a_c_int_are_refused() -> None:
     assert "no larger than" in str(error("Balance { AcquisitionsPerRound = 99999999999 }\n"))
     assert "no longer than" in str(error("mature = 40000000m\n"))
+    assert "no larger than" in str(error("Spread = " + "9" * 5000 + "\n"))
+    assert parse("mature = " + "0" * 5000 + "7s\n").mature == 7
 
 
 def test_control_path_must_fit_a_unix_socket() -> None:

@@ -238,6 +238,12 @@ def _ip_spec(text: str) -> IpSpec:
                   int(m["n"]) if m["n"] is not None else 24)
 
 
+def _atoi(digits: str) -> int:
+    """The digits' value, or just "too large" (INT_MAX + 1) for very long ones."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 10 else INT_MAX + 1
+
+
 def _le(address: IPv4Address) -> int:
     """The 4 network-order bytes read as a little-endian integer (x86 s_addr)."""
     return int.from_bytes(address.packed, "little")
@@ -296,7 +302,7 @@ class _Builder:
         return self.src.by_pos[tok.start_pos]
 
     def number(self, tok: Token) -> int:
-        value = int(tok.value)
+        value = _atoi(tok.value)
         if value > INT_MAX:
             self.problems.append(self.src.at(self.st(tok), f"found '{tok.value}'",
                                              f"a number no larger than {INT_MAX}"))
@@ -304,7 +310,7 @@ class _Builder:
         return value
 
     def time(self, tok: Token) -> int:
-        value = int(tok.value[:-1]) * (60 if tok.value[-1] in "mM" else 1)  # 'h' is seconds
+        value = _atoi(tok.value[:-1]) * (60 if tok.value[-1] in "mM" else 1)  # 'h' is seconds
         if value > INT_MAX:
             self.problems.append(self.src.at(self.st(tok), f"found '{tok.value}'",
                                              f"a time no longer than {INT_MAX} seconds"))
