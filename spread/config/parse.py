@@ -718,10 +718,8 @@ class _Parse:
                           A.ACM)
                 continue
             target = self.auth_required if required else self.auth_allowed
-            if known not in target:
+            if known not in target:  # "required" does not enable it: two separate flags
                 target.append(known)
-            if required and known not in self.auth_allowed:
-                self.auth_allowed.append(known)
 
     def on_string_param(self, ch: list) -> None:
         key: Lexeme = ch[0]
