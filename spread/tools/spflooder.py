@@ -269,6 +269,8 @@ def main(
         rc = flooder.run()
     except Quit as q:
         rc = q.status
+    except KeyboardInterrupt:
+        rc = 130  # the C program dies silently on SIGINT
     except SpreadError as e:
         rc = flooder.fail(e.code)
     elapsed = time.perf_counter() - start

@@ -412,7 +412,10 @@ def main(
     out.write(
         f"User: connected to {spread_name} with private group {mbox.private_group}\n".encode()
     )
-    SpUser(mbox, spread_name, infd, out).run()
+    try:
+        SpUser(mbox, spread_name, infd, out).run()
+    except KeyboardInterrupt:
+        return 130  # the C program dies silently on SIGINT
     return 0
 
 

@@ -9,6 +9,8 @@ import struct
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spread.client import (
     Mailbox,
@@ -285,3 +287,42 @@ def test_connecting_to_nothing_is_could_not_connect(tmp_path: object) -> None:
     with pytest.raises(SpreadError) as e:
         connect("4803", "me", timeout=-1)
     assert e.value.code == w.ILLEGAL_TIME
+
+
+_frames = st.lists(
+    st.one_of(
+        st.builds(
+            lambda g, d, mt: w.encode_multicast("#x#d", w.AGREED_MESS, g, mt, d),
+            st.lists(st.sampled_from(["a", "bb", ME]), max_size=3),
+            st.binary(max_size=80),
+            st.integers(-32768, 32767),
+        ),
+        st.builds(lambda g: w.encode_self_leave(g), st.sampled_from(["a", "bb"])),
+        st.builds(
+            lambda i: w.encode_membership(
+                w.CAUSED_BY_JOIN, "a", [ME, "#y#d"], w.GroupId(1, 2, i), [["#y#d"]]
+            ),
+            st.integers(0, 9),
+        ),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(frames=_frames, cuts=st.lists(st.integers(1, 64), max_size=30))
+def test_messages_do_not_depend_on_how_the_stream_is_cut(
+    frames: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(frames)
+    whole = _rx(stream)
+    expected = [whole.next_message() for _ in frames]
+    rx = Receiver(ME)
+    got = []
+    pos = 0
+    for size in [*cuts, len(stream)]:
+        rx.feed(stream[pos : pos + size])
+        pos += size
+        while (m := rx.next_message()) is not None:
+            got.append(m)
+    assert got == expected and rx.buffered == 0
