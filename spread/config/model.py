@@ -233,7 +233,11 @@ class SpreadConfig:
         if not self.timeouts_set:
             return WAN_TIMEOUTS if self.wide_area_network else LAN_TIMEOUTS
         given = dict(self.timeouts_set)
-        return Timeouts(**{n: given[n] for n in TIMEOUT_NAMES})  # all nine checked at load
+        missing = [n for n in TIMEOUT_NAMES if n not in given]
+        if missing:  # load_config refuses this file; parse_config_text alone does not
+            raise ValueError("only some membership timeouts were given; missing: "
+                             + ", ".join(missing))
+        return Timeouts(**{n: given[n] for n in TIMEOUT_NAMES})
 
     @property
     def port(self) -> int:

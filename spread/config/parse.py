@@ -172,8 +172,6 @@ def describe(lx: Lexeme | None) -> str:
                 return f"'{lx.text}' (keywords are case-sensitive: {kw})"
             if low.startswith(kw.lower() + "="):
                 hint = " ('=' needs blanks around it)"
-        if lx.text in ("[", "]"):
-            hint = " (brackets are ignored)"
     return f"'{lx.text}'{hint}"
 
 
