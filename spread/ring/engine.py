@@ -18,6 +18,7 @@ from collections import Counter, deque
 from spread.ring.api import (
     Action,
     Channel,
+    Deliver,
     DeliveryThreshold,
     Log,
     RegularConfiguration,
@@ -26,6 +27,7 @@ from spread.ring.api import (
     SendDatagram,
     TransitionalConfiguration,
 )
+from spread.ring.fastpath import peek_data_packet
 from spread.ring.membership import (
     EVS,
     FORM,
@@ -85,6 +87,7 @@ from spread.wire.daemon import (
 )
 from spread.wire.packing import Packer, Reassembler, message_service
 
+_DATA = Channel.DATA
 NO_VID = 0xFFFFFFFF  # the original's -1 as an unsigned VID
 INT32_MAX = 0x7FFFFFFF
 MAX_SEQ_GAP = 1600
@@ -103,11 +106,43 @@ RECEIVED, DELIVERED, HOLE = 1, 2, 3
 
 
 class _Slot:
-    __slots__ = ("exist", "pkt")
+    """One Packets[] entry. `raw` is the datagram as received (or as I sent it); the decoded
+    packet is made only when needed (retransmission of a multi-fragment packet, delivery)."""
 
-    def __init__(self, exist: int, pkt: DataPacket | None) -> None:
+    __slots__ = ("_pkt", "exist", "findex", "origin", "ptype", "raw", "single")
+
+    def __init__(
+        self,
+        exist: int,
+        ptype: int = 0,
+        origin: int = 0,
+        findex: int = 0,
+        single: bool = False,
+        raw: bytes | None = None,
+        pkt: DataPacket | None = None,
+    ) -> None:
         self.exist = exist
-        self.pkt = pkt
+        self.ptype = ptype  # packet type bits, marker and ROUTED removed
+        self.origin = origin  # header.proc_id
+        self.findex = findex  # first fragment's index
+        self.single = single  # the body is one whole message (one fragment, index -1)
+        self.raw = raw
+        self._pkt = pkt
+
+    @property
+    def pkt(self) -> DataPacket | None:
+        if self._pkt is None and self.raw is not None:
+            p = decode(self.raw, Channel.DATA)
+            if isinstance(p, DataPacket):
+                self._pkt = p
+        return self._pkt
+
+
+def _slot_of(pkt: DataPacket, raw: bytes | None) -> _Slot:
+    h = pkt.header
+    f = pkt.fragments
+    single = len(f) == 1 and f[0].index == -1
+    return _Slot(RECEIVED, h.type, h.proc_id, f[0].index, single, raw, pkt)
 
 
 def _signed(v: int) -> int:
@@ -124,6 +159,8 @@ class Engine:
         self.me = me = config.my_vid
         self.wall_offset = wall_offset
         self.to = config.timeouts
+        self._token_us = round(self.to.token * 1_000_000)
+        self._hurry_us = round(self.to.hurry * 1_000_000)
         self.conf_hash = config.conf_hash & 0xFFFFFFFF
         seg = config.segments[topo.my_seg]
         self._my_seg_addrs = seg.addresses
@@ -133,12 +170,21 @@ class Engine:
         self.personal_window = config.personal_window
         self.accelerated = config.accelerated_ring
         self.accelerated_window = config.accelerated_window
-        self.counters: Counter[str] = Counter()
+        self._ip_of = topo.ip_of
+        self.counters: Counter[str] = Counter()  # drops and rare events, by reason
+        # hot-path tallies (plain ints: the per-packet cost matters), see stats()
+        self.n_received = 0
+        self.n_sent = 0
+        self.n_packets_recv = 0
+        self.n_packets_sent = 0
+        self.n_packets_delivered = 0
+        self.n_messages_delivered = 0
 
         # -- membership state (membership.c) --
         self.state = OP
         self.membership: tuple[int, ...] = (me,)
         self.membership_id = RingId(me, -1)
+        self._my_ring = (me, -1)  # membership_id as the fast path compares it
         self.reg_membership: tuple[int, ...] = (me,)
         self.future_membership: tuple[int, ...] = (me,)
         self.future_membership_id = RingId(me, -1)
@@ -204,9 +250,14 @@ class Engine:
         return self._finish()
 
     def on_datagram(self, now: float, channel: Channel, src_ip: str, data: bytes) -> list[Action]:
-        self._begin(now)
+        self._now = now
+        self._now_us = now_us = round(now * 1_000_000)
+        out: list[Action] = []
+        self._out = out
         self._receive(channel, src_ip, data)
-        return self._finish()
+        if self._loop or self.timers._earliest <= now_us:
+            return self._finish()
+        return out
 
     def on_timer(self, now: float) -> list[Action]:
         self._begin(now)
@@ -252,6 +303,19 @@ class Engine:
         self.queue.use_groups_queue(on)
 
     # ---- introspection for tests, the simulator and STATUS ----
+
+    def stats(self) -> dict[str, int]:
+        """Every counter: datagrams in/out, packets, deliveries, and drops by reason."""
+        out = dict(self.counters)
+        out.update(
+            received=self.n_received,
+            sent=self.n_sent,
+            packets_recv=self.n_packets_recv,
+            packets_sent=self.n_packets_sent,
+            packets_delivered=self.n_packets_delivered,
+            messages_delivered=self.n_messages_delivered,
+        )
+        return out
 
     @property
     def leader(self) -> int:
@@ -307,7 +371,7 @@ class Engine:
         return PacketHeader(ptype, self.me, self.me, conf_hash=self.conf_hash, **kw)  # type: ignore[arg-type]
 
     def _emit(self, ip: str, port: int, payload: bytes) -> None:
-        self.counters["sent"] += 1
+        self.n_sent += 1
         self._out.append(SendDatagram(ip, port, payload))
 
     def _port_of(self, vid: int) -> int:
@@ -375,7 +439,21 @@ class Engine:
     # ================================================================ receive path
 
     def _receive(self, channel: Channel, src_ip: str, data: bytes) -> None:
-        self.counters["received"] += 1
+        self.n_received += 1
+        if channel is _DATA:
+            head = peek_data_packet(data)
+            if (
+                head is not None
+                and head[2] == self.conf_hash
+                and head[6] == self._my_ring
+                and self._ip_of.get(head[1]) == src_ip
+                and head[1] != self.me
+            ):
+                findex = head[5]
+                self._store_data(
+                    head[4], _Slot(RECEIVED, head[0], head[3], findex, findex == -1, data)
+                )
+                return
         try:
             pkt = decode(data, channel)
         except PacketError:
@@ -444,12 +522,18 @@ class Engine:
     # ================================================================ ordering: data packets
 
     def _handle_data(self, pkt: DataPacket) -> None:
-        h = pkt.header
+        """A data packet of my ring that needed a full decode (fragments, big-endian...)."""
+        if not pkt.fragments or not pkt.header.type & 0x1F:
+            self._drop("malformed")
+            return
+        self._store_data(pkt.header.seq, _slot_of(pkt, None))
+
+    def _store_data(self, seq: int, slot: _Slot) -> None:
         if self.token_alive:
-            self.timers.queue("token_loss", self._now_us, self.to.token)
+            now_us = self._now_us
+            self.timers.queue_us("token_loss", now_us + self._token_us)
             if self._is_leader():
-                self.timers.queue("hurry", self._now_us, self.to.hurry)
-        seq = h.seq
+                self.timers.queue_us("hurry", now_us + self._hurry_us)
         if seq <= self.last_discarded:
             self.counters["duplicate"] += 1
             return
@@ -459,14 +543,11 @@ class Engine:
         if seq in self.packets:
             self.counters["duplicate"] += 1
             return
-        if not self.topo.known(h.proc_id):
+        if slot.origin not in self._ip_of:
             self._drop("unknown_origin")
             return
-        if not pkt.fragments or not h.type & 0x1F:
-            self._drop("malformed")
-            return
-        self.packets[seq] = _Slot(RECEIVED, pkt)
-        self.counters["packets_recv"] += 1
+        self.packets[seq] = slot
+        self.n_packets_recv += 1
         if seq > self.highest_seq:
             self.highest_seq = seq
         if seq == self.my_aru + 1:
@@ -686,10 +767,10 @@ class Engine:
                 ptype, self.me, self.me, self.membership_id, seq, self.token_rounds, self.conf_hash
             )
             pkt = DataPacket(hdr, frags)
-            self.packets[seq] = _Slot(RECEIVED, pkt)
+            self.packets[seq] = _slot_of(pkt, None)
             self._queue_bcast(pkt)
             sent += 1
-        self.counters["packets_sent"] += sent
+        self.n_packets_sent += sent
         return sent
 
     def _queue_bcast(self, pkt: DataPacket) -> None:
@@ -714,8 +795,8 @@ class Engine:
             dataclasses.replace(pkt.header, token_round=self.token_rounds), pkt.fragments
         )
         slot = self.packets.get(pkt.header.seq)
-        if slot is not None and slot.pkt is pkt:
-            slot.pkt = stamped
+        if slot is not None and slot._pkt is pkt:
+            slot._pkt = stamped
         return stamped
 
     def _flush_accelerated(self) -> None:
@@ -772,13 +853,22 @@ class Engine:
     # ================================================================ ordering: delivery
 
     def _deliver_packet(self, seq: int, slot: _Slot) -> None:
-        pkt = slot.pkt
         slot.exist = DELIVERED
+        self.n_packets_delivered += 1
+        if slot.single and (
+            slot.ptype & RELIABLE_TYPE or not self.reassembler.has_partial(slot.origin)
+        ):
+            # one whole message: what the Reassembler would do, without decoding the packet
+            raw = slot.raw
+            msg = raw[40:] if raw is not None else slot._pkt.fragments[0].data  # type: ignore[union-attr]
+            self.n_messages_delivered += 1
+            self._out.append(Deliver(msg, slot.origin, message_service(msg) if msg else 0))
+            return
+        pkt = slot.pkt
         if pkt is None:
             return
-        self.counters["packets_delivered"] += 1
         for d in self.reassembler.push(pkt):
-            self.counters["messages_delivered"] += 1
+            self.n_messages_delivered += 1
             self._out.append(d)
 
     def _deliver_reliable(self, start: int, count: int) -> None:
@@ -790,14 +880,13 @@ class Engine:
         packets = self.packets
         for s in range(start, end + 1):
             slot = packets.get(s)
-            if slot is not None and slot.exist == RECEIVED:
-                pkt = slot.pkt
-                if (
-                    pkt is not None
-                    and pkt.header.type & RELIABLE_TYPE
-                    and pkt.fragments[0].index == -1
-                ):
-                    self._deliver_packet(s, slot)
+            if (
+                slot is not None
+                and slot.exist == RECEIVED
+                and slot.ptype & RELIABLE_TYPE
+                and slot.findex == -1
+            ):
+                self._deliver_packet(s, slot)
 
     def _deliver_agreed(self) -> None:
         if self.my_aru <= self.last_delivered or self.state == EVS:
@@ -810,7 +899,7 @@ class Engine:
             if slot is None:
                 return
             if slot.exist == RECEIVED:
-                if slot.pkt is not None and slot.pkt.header.type & SAFE_TYPE:
+                if slot.ptype & SAFE_TYPE:
                     return
                 self._deliver_packet(s, slot)
                 self.last_delivered += 1
@@ -849,7 +938,7 @@ class Engine:
             slot = packets.get(s)
             if slot is None or slot.exist == HOLE:
                 break
-            if slot.pkt is not None and slot.pkt.header.type & SAFE_TYPE:
+            if slot.ptype & SAFE_TYPE:
                 break
             if slot.exist == RECEIVED:
                 self._deliver_packet(s, slot)
@@ -871,8 +960,7 @@ class Engine:
             if slot is None or slot.exist == HOLE:
                 found_hole = True
                 continue
-            pkt = slot.pkt
-            keep = not found_hole or (pkt is not None and pkt.header.proc_id in commit)
+            keep = not found_hole or slot.origin in commit
             if keep and slot.exist == RECEIVED:
                 self._deliver_packet(s, slot)
         if packets:
@@ -885,6 +973,7 @@ class Engine:
         self.just_installed = True
         self.membership = self.future_membership
         self.membership_id = self.future_membership_id
+        self._my_ring = (self.membership_id.proc_id, self.membership_id.time)
         self.reg_membership = self.membership
         self.commit_ids = [self.me]
         self.commit_trans = 1
@@ -1406,7 +1495,7 @@ class Engine:
         while self.highest_seq > mine.highest_seq:
             slot = packets.get(self.highest_seq)
             if slot is not None:
-                if slot.pkt is not None and slot.pkt.header.proc_id in future:
+                if slot.origin in future:
                     self._log(
                         ERROR, f"Read_form2: dropping {self.highest_seq} but sender is on the token"
                     )
@@ -1420,7 +1509,7 @@ class Engine:
 
         for s in mine.holes:
             if self.last_discarded < s <= self.highest_seq:
-                packets[s] = _Slot(HOLE, None)
+                packets[s] = _Slot(HOLE)
         my_aru = self.last_discarded
         for s in range(self.last_discarded + 1, self.highest_seq + 1):
             slot = packets.get(s)
