@@ -49,6 +49,8 @@ class AsyncMailbox:
             raise SpreadError(w.NET_ERROR_ON_SESSION)
 
     def _fail(self, why: str) -> SpreadError:
+        if self._state == "closed":  # closed under a pending call: that call sees the close
+            return SpreadError(w.ILLEGAL_SESSION, why)
         self._state = "failed"
         return SpreadError(w.CONNECTION_CLOSED, why)
 

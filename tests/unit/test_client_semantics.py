@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spread.client import (
+    AsyncMailbox,
     Mailbox,
     MembershipMessage,
     RegularMessage,
@@ -326,3 +327,22 @@ def test_messages_do_not_depend_on_how_the_stream_is_cut(
         while (m := rx.next_message()) is not None:
             got.append(m)
     assert got == expected and rx.buffered == 0
+
+
+def test_async_receive_pending_during_disconnect_ends_with_illegal_session() -> None:
+    async def run() -> int:
+        a, b = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=a)
+        mbox = AsyncMailbox(reader, writer, ME)
+        pending = asyncio.ensure_future(mbox.receive())
+        await asyncio.sleep(0.01)
+        await mbox.disconnect()
+        try:
+            await asyncio.wait_for(pending, 2)
+        except SpreadError as e:
+            return e.code
+        finally:
+            b.close()
+        return 0
+
+    assert asyncio.run(run()) == w.ILLEGAL_SESSION
