@@ -251,6 +251,11 @@ class SpreadConfig:
         return self.port + 1
 
     @property
+    def client_port(self) -> int:
+        """TCP port for clients: P itself."""
+        return self.port
+
+    @property
     def unix_socket_path(self) -> str:
         return f"{SP_UNIX_SOCKET_DIR}/{self.port}"
 

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spread import cli
 from spread.cli import USAGE, Options, UsageError, main, parse_args
@@ -258,3 +260,30 @@ def test_python_dash_m_spread_runs_the_command_line(conf) -> None:
     assert p.returncode == 1  # 192.0.2.250 is nobody's address here
     assert "None of this machine's internet addresses match" in p.stderr
     assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_real_address_discovery_finds_loopback_and_picks_the_loopback_daemon(conf) -> None:
+    from spread.config import system_local_addresses
+
+    found = system_local_addresses()
+    assert any(a.family == 4 and a.ip == "127.0.0.1" for a in found)
+    c = load_config(conf(GOOD), None)
+    assert c.my is not None and c.my.name == "testvm" and c.client_port == 24903
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.one_of(st.none(), st.text(max_size=25)),
+       extra=st.text(alphabet="abc 192.0.2.1;{}\n", max_size=30))
+def test_loading_mutated_files_with_any_name_raises_only_config_error(name, extra) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "s.conf"
+        p.write_text(TWO.replace("}", extra + "\n}"))
+        try:
+            c = load_config(str(p), name, local_addresses=local,
+                            resolver=lambda n: (_ for _ in ()).throw(LookupError("no")))
+        except ConfigError as e:
+            assert str(e)
+        else:
+            assert c.my is not None
