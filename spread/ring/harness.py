@@ -103,6 +103,8 @@ class Harness:
         self.event_times: dict[int, list[float]] = {vid: [] for vid in configs}
         self.blocked: set[tuple[int, int]] = set()
         self.drop: Callable[[float, int, int, Channel, bytes], bool] | None = None
+        # called for every non-datagram action, e.g. to play the group layer
+        self.on_action: Callable[[int, Action], None] | None = None
         any_cfg = next(iter(configs.values()))
         self.vid_of_ip = {d.ip: d.vid for d in any_cfg.daemons}
         self.seg_of_addr: dict[tuple[str, int], int] = {}
@@ -179,9 +181,12 @@ class Harness:
         for a in actions:
             if isinstance(a, SendDatagram):
                 self._route(src, a)
-            elif self.record or not isinstance(a, Deliver):
-                self.events[src].append(a)
-                self.event_times[src].append(self.now)
+            else:
+                if self.record or not isinstance(a, Deliver):
+                    self.events[src].append(a)
+                    self.event_times[src].append(self.now)
+                if self.on_action is not None:
+                    self.on_action(src, a)
 
     def _route(self, src: int, a: SendDatagram) -> None:
         seg = self.seg_of_addr.get((a.ip, a.port))
