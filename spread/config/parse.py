@@ -280,12 +280,9 @@ class _Parse:
         return max(1, n if self.text.endswith("\n") else n + 1)
 
     def fail(self, original: str, *, at: Lexeme | None, found: str, expected: str,
-             yytext: Lexeme | None = None, banner: bool = True, column: int | None = None,
-             no_location: bool = False) -> ConfigError:
-        if no_location:
-            line = col = None
-            src = None
-        elif at is None:
+             yytext: Lexeme | None = None, banner: bool = True,
+             column: int | None = None) -> ConfigError:
+        if at is None:
             line = self.banner_line(None)
             src = self.lines[line - 1] if line - 1 < len(self.lines) else ""
             col = len(src) + 1
