@@ -182,3 +182,34 @@ def test_header_validation_refuses_what_crashes_or_confuses_the_c_daemon() -> No
     assert w.check_client_header(w.AGREED_MESS, sender, 1, b"\x81\0\0\x80", 5, "u", "d")
     assert w.check_client_header(w.AGREED_MESS, sender, 1, hint, 143921, "u", "d")
     assert w.check_client_header(w.AGREED_MESS, sender, 1, hint, 143920, "u", "d") is None
+
+
+def test_java_client_bytes_from_the_reference_decode_as_big_endian() -> None:
+    hello = w.decode_hello(bytes.fromhex("0404000105") + b"juser")
+    assert isinstance(hello, w.Hello)
+    assert (hello.major, hello.minor, hello.patch, hello.name) == (4, 4, 0, "juser")
+    assert hello.membership and hello.wants_auth and hello.wants_patch
+    join = (
+        bytes.fromhex("00010000")
+        + w.encode_name("#juser#testvm")
+        + bytes.fromhex("00000001 00000000 00000000")
+        + w.encode_name("wack1")
+    )
+    msg, _ = w.decode_message(join, d2c=False)
+    assert (msg.type, msg.groups, msg.foreign) == (w.JOIN_MESS, ("wack1",), True)
+    t, sender, ng, hint, dl = w.frame_header(join)
+    assert w.check_client_header(t, sender, ng, hint, dl, "juser", "testvm") is None
+    assert w.normalize_frame(join) == w.encode_join("#juser#testvm", "wack1")[:40] + bytes(
+        4
+    ) + bytes(4) + w.encode_name("wack1")
+    agreed = (
+        bytes.fromhex("00000010")
+        + w.encode_name("#juser#testvm")
+        + bytes.fromhex("00000001 00000100 00000005")
+        + w.encode_name("wack1")
+        + b"hello"
+    )
+    msg, _ = w.decode_message(agreed, d2c=False)
+    assert (msg.mess_type, msg.endian_mismatch) == (1, True)
+    # delivered in our order, hint untouched (reference §12: "00 00 01 00" stays)
+    assert w.normalize_frame(agreed)[40:44] == bytes.fromhex("00000100")
