@@ -9,6 +9,7 @@ lookup of name-only daemons, which callers can replace (`resolver`).
 
 from __future__ import annotations
 
+import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -161,11 +162,24 @@ EXPECT_WORDS = {
 }
 
 
+_LOOKS_LIKE_IP = re.compile(r"\[?[0-9A-Fa-f.:%]+\]?(:[0-9]+)?;?")
+
+
+def ip_hint(text: str) -> str:
+    """Why an address-looking word is a STRING: an invalid address, or a glued `;`."""
+    if text.endswith(";") and len(text) > 1:
+        return f" ('{text}' is one word: put a blank before ';')"
+    if _LOOKS_LIKE_IP.fullmatch(text) and any(c.isdigit() for c in text):
+        return " (not a valid IP address)"
+    return ""
+
+
 def describe(lx: Lexeme | None) -> str:
     if lx is None:
         return "end of file"
     hint = ""
     if lx.kind == "STRING":
+        hint = ip_hint(lx.text)
         low = lx.text.lower()
         for kw in KEYWORDS:
             if low == kw.lower():
@@ -456,8 +470,13 @@ class _Parse:
             try:
                 found = list(self.resolver(name))
             except LookupError as e:
+                nxt = yytext.text if yytext is not None and yytext is not name_lx else ""
+                hint = ip_hint(name)
+                if not hint and ip_hint(nxt):
+                    hint = (ip_hint(nxt) if nxt.endswith(";") else
+                            f" (the next word '{nxt}' is not a valid IP address)")
                 raise self.fail(str(e.args[0]) if e.args else "Name or service not known",
-                                at=at, yytext=yytext, found=f"daemon name '{name}' "
+                                at=at, yytext=yytext, found=f"daemon name '{name}'{hint} "
                                 "(no address given, and looking it up failed)",
                                 expected="a resolvable host name or an explicit address "
                                 "after the name") from None

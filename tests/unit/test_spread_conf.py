@@ -544,3 +544,12 @@ def test_arbitrary_text_never_raises_anything_but_config_error(text: str) -> Non
         parse(text)
     except ConfigError:
         pass
+
+
+def test_address_looking_words_that_are_not_addresses_get_a_hint() -> None:
+    assert "'10.0.0.1;' is one word: put a blank before ';'" in str(
+        error("Spread_Segment 192.0.2.255 { a 10.0.0.1; }"))
+    assert "the next word '999.1.1.1' is not a valid IP address" in str(
+        error("Spread_Segment 192.0.2.255 { a 999.1.1.1 }"))
+    assert "'999.2.3.255' (not a valid IP address), expected an IP address" in str(
+        error("Spread_Segment 999.2.3.255 { a 192.0.2.1 }"))
