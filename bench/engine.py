@@ -3,8 +3,9 @@
     .venv/bin/python bench/engine.py [--messages N] [--accelerated]
 
 Each daemon keeps its send queue topped up; datagrams travel through a FIFO (no latency,
-no loss). Prints messages ordered per second of CPU time (one core does all three
-daemons' work), and the same counted per delivery (every message is delivered 3 times).
+no loss). Prints messages ordered per second of CPU time with all three daemons on one core,
+and per daemon: messages per second of the time spent inside the busiest engine (what one
+core per daemon would sustain, as in a real ring).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def run(n_messages: int, accelerated: bool, size: int = 1024) -> dict[str, float
     fifo: deque[tuple[int, Channel, str, bytes]] = deque()
     ip_of = {v: cfgs[v].daemons[i].ip for i, v in enumerate(vids)}
     delivered = dict.fromkeys(vids, 0)
+    busy = dict.fromkeys(vids, 0)  # ns spent inside each engine during the measurement
     now = 0.0
+    clock = time.perf_counter_ns
 
     def dispatch(src: int, actions: list) -> None:
         for a in actions:
@@ -80,12 +83,18 @@ def run(n_messages: int, accelerated: bool, size: int = 1024) -> dict[str, float
         for v in vids:  # keep every send queue topped up, as busy clients do
             e = engines[v]
             while submitted[v] < per_daemon and len(e.queue) < 200:
-                dispatch(v, e.submit(now, msg))
+                c0 = clock()
+                acts = e.submit(now, msg)
+                busy[v] += clock() - c0
+                dispatch(v, acts)
                 submitted[v] += 1
         if fifo:
             for _ in range(len(fifo)):
                 dst, ch, src_ip, data = fifo.popleft()
-                dispatch(dst, engines[dst].on_datagram(now, ch, src_ip, data))
+                c0 = clock()
+                acts = engines[dst].on_datagram(now, ch, src_ip, data)
+                busy[dst] += clock() - c0
+                dispatch(dst, acts)
                 steps += 1
         else:
             now += 0.001
@@ -101,6 +110,7 @@ def run(n_messages: int, accelerated: bool, size: int = 1024) -> dict[str, float
         "wall_s": wall,
         "msgs_per_s": target / cpu,
         "deliveries_per_s": sum(delivered.values()) / cpu,
+        "per_daemon_core": target / (max(busy.values()) / 1e9),
         "datagrams": steps,
     }
 
@@ -115,8 +125,9 @@ def main() -> None:
     print(
         f"3 engines, {r['messages']} x {args.size} B AGREED, "
         f"{'accelerated' if args.accelerated else 'original'} ring: "
-        f"{r['msgs_per_s']:,.0f} messages/s per core "
-        f"({r['deliveries_per_s']:,.0f} deliveries/s; {r['cpu_s']:.2f} s CPU, "
+        f"{r['per_daemon_core']:,.0f} messages/s per core (busiest daemon); "
+        f"all three on one core: {r['msgs_per_s']:,.0f} messages/s, "
+        f"{r['deliveries_per_s']:,.0f} deliveries/s ({r['cpu_s']:.2f} s CPU, "
         f"{r['datagrams']} datagrams)"
     )
 

@@ -661,7 +661,6 @@ class Engine:
         new = TokenHeader(
             ttype, self.me, self.me, h.memb_id, seq, aru, aru_last, _s16(fc), self.conf_hash
         )
-        self.last_token_body = tuple(rtr)
         if not (active[0] == self.me and self._to_hold_token()):
             out_tok = Token(new, tuple(rtr))
             self._send_token(out_tok, 3 if retrans_of(ttype) > 1 else 1)
