@@ -22,7 +22,7 @@ from spread.daemon.log import Logger
 MAX_PROC_NAME = 20
 CONFIG_FILE_BUF = 512
 EXIT_CONFIG_ERROR = 1  # the original aborts (SIGABRT, 134); we exit 1 with the same text
-EXIT_USAGE = 134  # usage errors keep the original's shell status, as the captured vector
+EXIT_USAGE = 1  # the original aborts here too (134); one status for every refusal
 EXIT_NO_DAEMON = 1
 EXIT_INTERNAL = 70
 
