@@ -1,0 +1,85 @@
+"""Spread-specific helpers for the namespace lab: configs, daemons, clients with timeouts."""
+
+from __future__ import annotations
+
+import select
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spread.client import Mailbox, MembershipMessage, connect
+from spread.client.messages import SpreadMessage
+from tests.netns.netlab import SUBNET, Host, Proc
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_SPREAD = ROOT / ".venv" / "bin" / "spread"
+PORT = 24903
+
+# All nine or none (the original refuses a partial set). LAN values, except a short lookup
+# (how long a lone daemon waits before it counts others gone) so tests stay quick.
+FAST_TIMEOUTS = (("Token", 1250), ("Hurry", 500), ("Alive", 250), ("Join", 250), ("Rep", 625),
+                 ("Seg", 500), ("Gather", 1250), ("Form", 1250), ("Lookup", 3000))
+
+
+def conf_text(names: list[str], port: int = PORT, extra: str = "") -> str:
+    lines = [f"{k}Timeout = {v}" for k, v in FAST_TIMEOUTS]
+    body = "".join(f"\t{n}\t{SUBNET}.{i + 1}\n" for i, n in enumerate(names))
+    return extra + "\n".join(lines) + f"\nSpread_Segment {SUBNET}.255:{port} {{\n{body}}}\n"
+
+
+def daemon_argv(name: str, conf: Path) -> list[str]:
+    """The real command line: `spread -n NAME -c FILE` runs the ring engine on UDP."""
+    return [str(VENV_SPREAD), "-n", name, "-c", str(conf)]
+
+
+def start_daemon(host: Host, name: str, conf_body: str, port: int = PORT) -> Proc:
+    conf = host.dir / "spread.conf"
+    conf.write_text(conf_body)
+    p = host.spawn(daemon_argv(name, Path(conf.name)), f"daemon-{name}")
+    sock = host.tmp / str(port)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if not p.alive():
+            raise RuntimeError(f"{name} exited {p.popen.returncode}:\n{p.output()}")
+        if sock.exists():
+            return p
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not open {sock}:\n{p.output()}")
+
+
+@dataclass
+class Client:
+    mbox: Mailbox
+    host: Host
+    name: str
+
+    def receive(self, timeout: float) -> SpreadMessage:
+        if not self.mbox.has_message():
+            r, _, _ = select.select([self.mbox.fileno()], [], [], timeout)
+            if not r:
+                raise TimeoutError(f"{self.name}: nothing within {timeout} s")
+        return self.mbox.receive()
+
+    def until(self, pred, timeout: float) -> tuple[SpreadMessage, list[SpreadMessage]]:  # type: ignore[no-untyped-def]
+        """Receive until pred(msg); returns (that message, everything received before it)."""
+        seen: list[SpreadMessage] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: condition not met; got {seen!r}")
+            m = self.receive(left)
+            if pred(m):
+                return m, seen
+            seen.append(m)
+
+
+def client(host: Host, name: str, port: int = PORT) -> Client:
+    return Client(connect(str(port), name, socket_dir=str(host.tmp), timeout=5), host, name)
+
+
+def is_memb(group: str, n: int | None = None):  # type: ignore[no-untyped-def]
+    def pred(m: SpreadMessage) -> bool:
+        return (isinstance(m, MembershipMessage) and m.group == group
+                and (n is None or len(m.members) == n))
+    return pred

@@ -1,0 +1,109 @@
+"""Real `spread` daemons, one per network namespace on one bridge: ring, order, crash, merge."""
+
+from __future__ import annotations
+
+import pytest
+
+from spread.client import (
+    AGREED_MESS,
+    CAUSED_BY_NETWORK,
+    MembershipMessage,
+    RegularMessage,
+    TransitionalMessage,
+)
+from tests.netns.netlab import NetLab
+from tests.netns.ring import Client, client, conf_text, is_memb, start_daemon
+
+pytestmark = pytest.mark.netns
+
+GROUP = "g"
+FORM = 20.0  # seconds allowed for a ring to form or re-form
+
+
+def _ring(lab: NetLab, n: int) -> tuple[list, list[Client]]:
+    names = [f"d{i + 1}" for i in range(n)]
+    body = conf_text(names)
+    hosts = [lab.add_host(f"h{i + 1}", i + 1) for i in range(n)]
+    daemons = [start_daemon(h, name, body) for h, name in zip(hosts, names)]
+    clients = [client(h, f"u{i + 1}") for i, h in enumerate(hosts)]
+    for c in clients:
+        c.mbox.join(GROUP)
+    for c in clients:
+        c.until(is_memb(GROUP, n), FORM)
+    return daemons, clients
+
+
+def _traffic(clients: list[Client], per_client: int) -> list[list[tuple[str, bytes]]]:
+    """Every client multicasts AGREED in turn; returns what each one received, in order."""
+    for i in range(per_client):
+        for c in clients:
+            c.mbox.multicast(AGREED_MESS, GROUP, 1, f"{c.name}-{i}".encode())
+    total = per_client * len(clients)
+    got: list[list[tuple[str, bytes]]] = []
+    for c in clients:
+        seq: list[tuple[str, bytes]] = []
+        while len(seq) < total:
+            m = c.receive(10.0)
+            if isinstance(m, RegularMessage):
+                seq.append((m.sender, m.data))
+        got.append(seq)
+    return got
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_daemons_in_separate_namespaces_form_one_ring_with_one_agreed_order(
+    lab: NetLab, n: int
+) -> None:
+    daemons, clients = _ring(lab, n)
+    got = _traffic(clients, 15)
+    for seq in got[1:]:
+        assert seq == got[0]
+    for c in clients:  # FIFO per sender inside the total order
+        mine = [d for s, d in got[0] if s == f"#{c.name}#d{c.name[1:]}"]
+        assert mine == [f"{c.name}-{i}".encode() for i in range(15)]
+    assert all(d.alive() for d in daemons)
+
+
+def test_kill9_of_a_daemon_gives_transition_then_network_membership(lab: NetLab) -> None:
+    daemons, (c1, _c2) = _ring(lab, 2)
+    daemons[1].kill9()
+    m, seen = c1.until(lambda m: isinstance(m, MembershipMessage), FORM)
+    # A5 layout: TRANSITION_MESS for the group, then CAUSED_BY_NETWORK with the survivors
+    assert [type(x) for x in seen] == [TransitionalMessage], seen
+    assert seen[0].sender == GROUP
+    assert m.service_type & CAUSED_BY_NETWORK
+    assert m.members == ("#u1#d1",)
+    assert m.vs_sets == (("#u1#d1",),)
+    assert daemons[0].alive()
+
+
+def test_partition_then_heal_merges_back_into_one_membership(lab: NetLab) -> None:
+    daemons, clients = _ring(lab, 3)
+    c1, c2, c3 = clients
+    h3 = c3.host
+    h3.partition()
+    for c, members in ((c1, ("#u1#d1", "#u2#d2")), (c2, ("#u1#d1", "#u2#d2")),
+                       (c3, ("#u3#d3",))):
+        m, seen = c.until(lambda m: isinstance(m, MembershipMessage), FORM)
+        assert [type(x) for x in seen] == [TransitionalMessage], (c.name, seen)
+        assert m.service_type & CAUSED_BY_NETWORK and m.members == members, (c.name, m)
+    # both sides keep working while apart
+    c1.mbox.multicast(AGREED_MESS, GROUP, 2, b"majority")
+    c3.mbox.multicast(AGREED_MESS, GROUP, 2, b"minority")
+    for c, data in ((c1, b"majority"), (c2, b"majority"), (c3, b"minority")):
+        m, _ = c.until(lambda m: isinstance(m, RegularMessage), 10)
+        assert m.data == data
+    h3.heal()
+    gids = []
+    for c in clients:
+        m, seen = c.until(is_memb(GROUP, 3), FORM + 15)
+        # A5: a merge is one CAUSED_BY_NETWORK membership, no TRANSITION_MESS first
+        assert not any(isinstance(x, TransitionalMessage) for x in seen), (c.name, seen)
+        assert m.service_type & CAUSED_BY_NETWORK
+        assert sorted(m.members) == ["#u1#d1", "#u2#d2", "#u3#d3"]
+        assert sorted(map(sorted, m.vs_sets)) == [["#u1#d1", "#u2#d2"], ["#u3#d3"]]
+        gids.append(m.gid)
+    assert gids[0] == gids[1] == gids[2]
+    got = _traffic(clients, 5)
+    assert got[0] == got[1] == got[2]
+    assert all(d.alive() for d in daemons)
