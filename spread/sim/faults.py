@@ -57,7 +57,10 @@ class Crash:
 
 @dataclass(frozen=True, slots=True)
 class Restart:
-    """A fresh engine for a crashed daemon, with its own wall-clock offset (seconds)."""
+    """A fresh engine for a crashed daemon, with a new wall-clock offset (seconds).
+
+    The simulator never moves a daemon's clock backwards across a restart (see network.py).
+    """
 
     daemon: int
     clock_offset: float = 0.0

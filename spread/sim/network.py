@@ -207,6 +207,8 @@ class Simulator:
     # ---- daemon life -------------------------------------------------------------------
 
     def _start(self, d: _Daemon, wall_offset: float) -> None:
+        """Start or restart. A restart never sets a daemon's clock back: ring ids are
+        (VID, wall seconds), and a clock stepped back would make the original reuse ids."""
         d.incarnation += 1
         d.wall_offset = wall_offset
         d.timer_at = None
@@ -424,7 +426,7 @@ class Simulator:
         elif isinstance(what, Restart):
             d = self.daemons[what.daemon]
             if d.engine is None:
-                self._start(d, what.clock_offset)
+                self._start(d, max(what.clock_offset, d.wall_offset))
 
     def _quiet_around(self, at: float) -> bool:
         """No other fault near a crash and clean links: its timing must follow the timeouts."""
@@ -444,4 +446,4 @@ class Simulator:
         self.links = Links()
         for d in self.daemons:
             if d.engine is None:
-                self._start(d, 0.0)
+                self._start(d, d.wall_offset)

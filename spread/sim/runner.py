@@ -52,6 +52,33 @@ class RunResult:
     end_time: float
 
 
+def cli_args(params: SimParams) -> str:
+    """The `python -m spread.sim` options that reproduce `params` (for replay hints)."""
+    d, p, t = SimParams(), params.profile, params.timeouts
+    out = [f"--daemons {params.daemons}"]
+    pairs = [
+        ("--segments", params.segments, d.segments),
+        ("--duration", params.duration, d.duration),
+        ("--settle", params.settle, d.settle),
+        ("--rate", params.rate, d.rate),
+        ("--loss", p.max_loss, d.profile.max_loss),
+        ("--dup", p.max_dup, d.profile.max_dup),
+        ("--reorder", p.max_reorder, d.profile.max_reorder),
+        ("--jitter", p.max_jitter, d.profile.max_jitter),
+        ("--clock-offset", params.clock_offsets, d.clock_offsets),
+        ("--lookup", t.lookup, d.timeouts.lookup),
+        ("--engine", params.engine, d.engine),
+    ]
+    out += [f"{flag} {value}" for flag, value, default in pairs if value != default]
+    if not p.partitions:
+        out.append("--no-partitions")
+    if not p.crashes:
+        out.append("--no-crashes")
+    if not params.timing:
+        out.append("--no-timing")
+    return " ".join(out)
+
+
 def load_engine(spec: str) -> object:
     """`module:attr` → an engine class/factory, called as `factory(config, wall_offset)`.
 

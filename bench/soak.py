@@ -1,0 +1,68 @@
+"""Long soak of the ring engine under the simulator: 100,000 seeds by default, resumable.
+
+    .venv/bin/python bench/soak.py --daemons 5 --jobs 4            # start or resume
+    .venv/bin/python bench/soak.py --state /tmp/soak.json --seeds 200000
+
+Uses the default (LAN) timeouts, Lookup 30 s included, unlike the short CI sweeps. Progress
+and every violating seed are printed as they come; the state file (next seed, failures) is
+rewritten after every chunk, so an interrupted soak continues where it stopped when started
+again with the same options. Takes all `python -m spread.sim` options.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from spread.sim.__main__ import build_parser, params_from
+from spread.sim.runner import cli_args, run_seeds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    parser.prog = "bench/soak.py"
+    parser.set_defaults(seeds=100_000)
+    parser.add_argument("--state", default="soak-state.json", help="resumable progress file")
+    parser.add_argument("--chunk", type=int, default=500, help="seeds between state saves")
+    args = parser.parse_args(argv)
+    params = params_from(args)
+    state_path = Path(args.state)
+    key = cli_args(params) + f" --start {args.start} --seeds {args.seeds}"
+    state = {"key": key, "next": args.start, "failures": [], "elapsed": 0.0}
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved.get("key") == key:
+            state = saved
+            print(f"resuming at seed {state['next']} ({len(state['failures'])} failing so far)")
+        else:
+            print(f"{state_path} is for other options ({saved.get('key')}); starting afresh")
+    end = args.start + args.seeds
+    replay = f"python -m spread.sim {cli_args(params)}"
+    while state["next"] < end:
+        chunk = range(state["next"], min(end, state["next"] + args.chunk))
+        started = time.monotonic()
+        for seed, violations, _ in run_seeds(chunk, params, args.jobs):
+            if violations:
+                state["failures"].append(seed)
+                print(f"seed={seed} FAILED with {len(violations)} violations:")
+                for v in violations[: args.show]:
+                    print(f"  {v}")
+                print(f"  replay: {replay} --seed {seed} --trace", flush=True)
+        state["elapsed"] += time.monotonic() - started
+        state["next"] = chunk.stop
+        state_path.write_text(json.dumps(state, indent=1))
+        done = state["next"] - args.start
+        rate = done / state["elapsed"] if state["elapsed"] else 0.0
+        print(
+            f"progress {done}/{args.seeds} seeds, {len(state['failures'])} failing, "
+            f"{rate:.1f} seeds/s, eta {(end - state['next']) / rate / 60 if rate else 0:.0f} min",
+            flush=True,
+        )
+    print(f"seeds={args.seeds} violations={len(state['failures'])}")
+    return 1 if state["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
