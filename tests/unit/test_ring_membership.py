@@ -20,7 +20,16 @@ from spread.ring.api import (
 )
 from spread.ring.harness import Harness, client_message, make_configs
 from spread.wire.client import AGREED_MESS, SAFE_MESS
-from spread.wire.daemon import Form1, Join, Token, arq_of, decode, retrans_of
+from spread.wire.daemon import (
+    ROUTED_TYPE,
+    DataPacket,
+    Form1,
+    Join,
+    Token,
+    arq_of,
+    decode,
+    retrans_of,
+)
 from tests.support_pcap import read_udp
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "daemon"
@@ -313,6 +322,78 @@ def test_three_segments_route_packets_to_each_segment_head() -> None:
         h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
     for i, v in enumerate(vids):
         h.submit(v, client_message(AGREED_MESS, b"m%d" % i))
+    n = len(h.sent)
     h.run_until(14.0)
     orders = [h.delivered(v) for v in vids]
     assert all(o == orders[0] for o in orders) and len(orders[0]) == 5
+    # b1 is alone in its segment: it only hears other segments' data as ROUTED unicasts
+    b1 = vids[2]
+    to_b1 = [s.datagram.payload for s in h.sent[n:] if s.dst == (b1,) and s.datagram.port == 4813]
+    routed = [p for p in to_b1 if isinstance(decode(p, Channel.DATA), DataPacket)]
+    assert len(routed) == 4
+    assert all(decode(p, Channel.DATA).header.type & ROUTED_TYPE for p in routed)
+
+
+def test_message_on_an_idle_ring_sends_the_captured_hurry_packet_to_the_leader() -> None:
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    captured = [
+        u.payload
+        for u in read_udp(VECTORS / "B2_agreed_safe_traffic.pcap")
+        if u.dst_port == 24903 and len(u.payload) == 40
+    ]
+    h = Harness(cfgs, wall_offset=1_795_573_237.3)
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    h.run_until(4.1)  # idle: the leader holds the token between hurries
+    for v in (d1, d2):
+        h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+    n = len(h.sent)
+    h.submit(d2, client_message(AGREED_MESS, b"wake up", sender="#u2#d2"))
+    hurry = h.sent[n]
+    assert (hurry.datagram.ip, hurry.datagram.port) == ("192.0.2.1", 24903)
+    assert hurry.datagram.payload == captured[0]
+    h.run_until(h.now + 0.01)  # the leader lets the token go at once, not at its next hurry
+    assert [m[80:] for m in h.delivered(d1)] == [b"wake up"]
+
+
+def test_after_a_hole_only_messages_from_the_commit_set_are_delivered() -> None:
+    cfg = make_configs(["d1", "d2", "d3"])
+    h = Harness(cfg)
+    d1, d2, d3 = list(cfg)
+    for i, v in enumerate((d1, d2, d3)):
+        h.start(v, 0.1 * i)
+    h.run_until(4.0)
+    for v in (d1, d2, d3):
+        h.engines[v].set_delivery_threshold(DeliveryThreshold.ALL)
+    first_from_d1: list[int] = []
+
+    def lose_d1s_first_packet(t: float, src: int, dst: int, ch: Channel, data: bytes) -> bool:
+        if src == d1 and ch == Channel.DATA:
+            key = data[20:24]  # the seq: the first one d1 sends is lost for everybody
+            if not first_from_d1:
+                first_from_d1.append(key)
+            return key == first_from_d1[0]
+        return False
+
+    h.drop = lose_d1s_first_packet
+    h.submit(d2, client_message(AGREED_MESS, b"m3 from d2" + b"." * 1000))
+    h.submit(d1, client_message(AGREED_MESS, b"m1 from d1" + b"." * 1000))
+    h.submit(d1, client_message(AGREED_MESS, b"m2 from d1" + b"." * 1000))
+    # d1 dies right after broadcasting its two packets, before anyone can ask it for m1
+    while not any(s.src == d1 and s.datagram.port == 4803 for s in h.sent[-3:]):
+        assert h.step(h.now + 1.0)
+    h.run_until(h.now + h.latency * 1.5)
+    for v in (d2, d3):  # they hold m2 but not m1: a hole nobody can fill once d1 is gone
+        e = h.engines[v]
+        assert e.my_aru + 1 not in e.packets
+        assert [slot.origin for seq, slot in e.packets.items() if seq > e.my_aru] == [d1]
+    h.crash(d1)
+    h.drop = None
+    h.run_until(h.now + 8.0)
+    for v in (d2, d3):
+        got = [m[80:90] for m in h.delivered(v)]
+        assert got == [b"m3 from d2"]  # m2 came after the hole from a daemon not committed
+        trans, reg = h.configurations(v)[-2:]
+        assert trans.members == (d2, d3) and reg.members == (d2, d3)
+        assert h.engines[v].packets == {}
