@@ -29,6 +29,7 @@ DatagramCallback = Callable[[Channel, str, bytes], None]
 
 RECV_SIZE = 65536  # the engine checks sizes; a UDP datagram is never larger
 READ_BATCH = 64  # datagrams read per wake-up before letting the loop breathe
+DRAIN_LIMIT = 1024  # data datagrams handed in ahead of one token, at most
 _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
 
 
@@ -232,10 +233,22 @@ class UdpTransport:
     # ---- the data path ---------------------------------------------------------------------
 
     def _readable(self, sock: socket.socket, channel: Channel) -> None:
+        if channel == Channel.TOKEN:
+            # Data that is already here was (nearly always) sent before this token: hand it in
+            # first, then one token per wake-up. Reading tokens greedily starved the data
+            # socket under load and made every round ask for retransmissions (docs/interop.md).
+            for s, ch in self.recv_socks:
+                if ch == Channel.DATA:
+                    self._read(s, ch, DRAIN_LIMIT)
+            self._read(sock, channel, 1)
+        else:
+            self._read(sock, channel, READ_BATCH)
+
+    def _read(self, sock: socket.socket, channel: Channel, limit: int) -> None:
         recv = sock.recvfrom
         deliver = self.on_datagram
         counters = self.counters
-        for _ in range(READ_BATCH):
+        for _ in range(limit):
             try:
                 data, src = recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
