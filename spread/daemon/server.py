@@ -32,7 +32,7 @@ from spread.daemon.log import (
     log_membership,
     membership_columns,
 )
-from spread.daemon.sessions import OPEN, ClientSession
+from spread.daemon.sessions import DOOMED, OPEN, ClientSession
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
 from spread.groups.layer import (
     GroupLayer,
@@ -152,7 +152,7 @@ class Daemon:
 
     def session_failed(self, s: ClientSession) -> None:
         """The daemon ends a session (EOF, error, bad header, slow reader): KILL|SAFE for it."""
-        if s.state != OPEN:
+        if s.state not in (OPEN, DOOMED):
             return
         self._closed(s)
         self._submit(self.layer.kill_message(s.sid))

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 HELLO_DEADLINE = 1.0  # the original's wait for the first bytes of a new connection
 GRACE = 0.1  # how long the rest of a hello or auth choice may trail its first bytes
 
-HELLO, AUTH, OPEN, CLOSED = 0, 1, 2, 3
+HELLO, AUTH, OPEN, CLOSED, DOOMED = 0, 1, 2, 3, 4  # DOOMED: open, but its kill is on the way
 
 
 class ClientSession(asyncio.Protocol):
@@ -102,7 +102,7 @@ class ClientSession(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
-        if self.state == OPEN:
+        if self.state in (OPEN, DOOMED):
             self.daemon.session_failed(self)
         elif self.state in (HELLO, AUTH):
             self.state = CLOSED
@@ -229,8 +229,11 @@ class ClientSession(asyncio.Protocol):
             return
         if self.paused:
             if len(self.backlog) >= self.daemon.max_session_messages:
+                # ended after this delivery, not inside it: the group lists are being walked
                 self.daemon.log_session(f"Sess_write: {self.group!r} is too slow a reader; closed")
-                self.daemon.session_failed(self)
+                self.state = DOOMED
+                self.backlog.clear()
+                self.daemon.loop.call_soon(self.daemon.session_failed, self)
                 return
             self.backlog.append(data)
             return

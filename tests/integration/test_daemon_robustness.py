@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,13 +205,20 @@ def test_slow_reader_is_cut_off_and_others_carry_on(tmp_path: Path) -> None:
         slow = Client(d, "slow", membership=False)
         slow.join("g")
         slow.join("n")
+        fast = Client(d, "fast", membership=False)
+        fast.join("g")  # listed after slow: must not lose the message slow is cut off at
         observer = Client(d, "observer", membership=True)
         observer.join("n")
         speaker = Client(d, "speaker", membership=False)
         m = observer.recv()  # its own join, after slow's
         assert m.type & wire.CAUSED_BY_JOIN and len(m.groups) == 2
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.extend(fast.recv().data for _ in range(600)))
+        reader.start()
         for i in range(600):
-            speaker.mcast(["g"], bytes([i % 256]) * 10_000)
+            speaker.mcast(["g"], i.to_bytes(2, "big") * 5_000)
+        reader.join(30)
+        assert [int.from_bytes(g[:2], "big") for g in got] == list(range(600))
         m = observer.recv()
         assert m.type == wire.REG_MEMB_MESS | wire.CAUSED_BY_DISCONNECT
         assert wire.decode_membership_body(m.data).vs_sets == (("#slow#testvm",),)
