@@ -12,7 +12,13 @@ import pytest
 
 from spread.config import load_config
 from spread.config.model import IpAddress, SpreadConfig
-from spread.daemon.transport import Binding, SendingEngine, UdpTransport, plan_bindings
+from spread.daemon.transport import (
+    Binding,
+    SendingEngine,
+    UdpTransport,
+    make_engine,
+    plan_bindings,
+)
 from spread.ring.api import Channel, RegularConfiguration, SendDatagram
 from spread.ring.engine import Engine
 
@@ -341,3 +347,18 @@ def test_two_engines_form_one_ring_over_loopback_udp(tmp_path: Path) -> None:
     last = {n: r[-1] if r else None for n, r in regs.items()}
     assert last["d1"] is not None and sorted(last["d1"].members) == vids, regs
     assert last["d2"] is not None and last["d1"].ring_id == last["d2"].ring_id, regs
+
+
+@pytest.mark.parametrize(("line", "expected"), [("", False), ("AcceleratedRing = yes\n", True),
+                                                 ("AcceleratedRing = no\n", False)])
+def test_engine_runs_the_accelerated_ring_only_when_the_file_says_so(
+    tmp_path: Path, line: str, expected: bool
+) -> None:
+    seg = "Spread_Segment 127.0.0.255:4803 {\n d1 127.0.0.1\n d2 127.0.0.2\n}\n"
+    c = _conf(tmp_path, line + seg, "d1")
+    loop = asyncio.new_event_loop()
+    try:
+        engine = make_engine(c, loop)
+    finally:
+        loop.close()
+    assert engine.config.accelerated_ring is expected  # type: ignore[attr-defined]
