@@ -32,7 +32,7 @@ from spread.daemon.log import (
     log_membership,
     membership_columns,
 )
-from spread.daemon.sessions import DOOMED, OPEN, ClientSession
+from spread.daemon.sessions import AUTH, DOOMED, HELLO, OPEN, ClientSession
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
 from spread.groups.layer import (
     GroupLayer,
@@ -93,6 +93,7 @@ class Daemon:
         self.engine: RingEngine = engine or SingleRing(my.vid, wall_offset=wall)
         self.sessions: dict[int, ClientSession] = {}
         self.reserved: set[bytes] = set()
+        self.conns: set[ClientSession] = set()  # every counted connection, handshakes included
         self.count = 0
         self.dirty: list[ClientSession] = []
         self.reading = True
@@ -114,10 +115,12 @@ class Daemon:
             self.log_session("Sess_accept: quota reached, REJECT_QUOTA")
             return False
         self.count += 1
+        self.conns.add(s)
         return True
 
     def uncount(self, s: ClientSession) -> None:
         self.count -= 1
+        self.conns.discard(s)
 
     def name_taken(self, group: bytes) -> bool:
         return group in self.reserved or self.layer.name_taken(group)
@@ -233,8 +236,8 @@ class Daemon:
 
     def _set_reading(self, on: bool) -> None:
         self.reading = on
-        for s in self.sessions.values():
-            if s.transport is not None and s.state == OPEN:
+        for s in self.conns:
+            if s.transport is not None and s.state in (HELLO, AUTH, OPEN):
                 if on:
                     s.transport.resume_reading()
                 else:

@@ -1,0 +1,31 @@
+"""Clients other than the captured C ones: a big-endian (Java-style) client, both transports."""
+
+from __future__ import annotations
+
+from tests.integration.rawclient import recv_exact
+from tests.support_daemon import RunningDaemon
+
+
+def test_big_endian_client_gets_little_endian_replies_with_its_hint_kept(
+    daemon: RunningDaemon,
+) -> None:
+    """The Java exchange of client reference §12, against the real daemon over TCP."""
+    s = daemon.connect("tcp")
+    s.sendall(bytes.fromhex("0404000105") + b"juser")
+    assert recv_exact(s, 6) == bytes.fromhex("054e554c4c20")
+    s.sendall(b"NULL".ljust(90, b"\0"))
+    assert recv_exact(s, 18) == bytes.fromhex("010500010d") + b"#juser#testvm"
+    name = b"#juser#testvm".ljust(32, b"\0")
+    group = b"wack1".ljust(32, b"\0")
+    s.sendall(bytes.fromhex("00010000") + name + bytes.fromhex("000000010000000000000000") + group)
+    memb = recv_exact(s, 136)
+    assert memb[:4] == bytes.fromhex("80110080") and memb[4:36] == group
+    assert memb[36:48] == bytes.fromhex("010000008000008038000000")
+    assert memb[48:80] == name and memb[80:84] == bytes.fromhex("8c73cf9b")
+    head = bytes.fromhex("00000010") + name + bytes.fromhex("000000010000010000000005")
+    s.sendall(head + group + b"hello")
+    echo = recv_exact(s, 85)
+    assert echo[:4] == bytes.fromhex("90000080")
+    assert echo[36:48] == bytes.fromhex("010000000000010005000000")  # hint untouched
+    assert echo[48:] == group + b"hello"
+    s.close()
