@@ -107,11 +107,15 @@ def write_conf(path: Path, name: str, port: int, extra: str = "") -> Path:
 
 
 def start_daemon(
-    tmp_path: Path, name: str = "testvm", max_session_messages: int | None = None
+    tmp_path: Path,
+    name: str = "testvm",
+    max_session_messages: int | None = None,
+    extra_conf: str = "",
 ) -> RunningDaemon:
+    """`extra_conf` lines go before the segment (they need the real command line)."""
     port = free_port()
     extra = f"MaxSessionMessages = {max_session_messages}\n" if max_session_messages else ""
-    conf = write_conf(tmp_path, name, port, extra)
+    conf = write_conf(tmp_path, name, port, extra + extra_conf)
     log = tmp_path / f"daemon-{port}.log"
     if cli_ready() and VENV_SPREAD.exists():
         cmd = [str(VENV_SPREAD), "-n", name, "-c", str(conf)]

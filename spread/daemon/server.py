@@ -33,6 +33,7 @@ from spread.daemon.log import (
     membership_columns,
 )
 from spread.daemon.sessions import AUTH, DOOMED, HELLO, OPEN, ClientSession
+from spread.groups.access import ACCESS_FILES, AccessRules, parse_access
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
 from spread.groups.layer import (
     GroupLayer,
@@ -100,6 +101,7 @@ class Daemon:
         self._next_sid = 0
         self._rand = random.Random()
         self.logger = logger
+        self.access = self._load_access() if "IP" in self.auth_allowed else None
         self.mlog: MembershipLog | None = MembershipLog(my.name) if membership_log else None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -139,9 +141,25 @@ class Daemon:
             if not self.name_taken(private_group(name, self.name)):
                 return name
 
-    def authenticate(self, method: str, peer: str) -> bool:
-        """NULL always succeeds; IP access lists are not implemented, so IP refuses."""
-        return method == "NULL"
+    def authenticate(self, method: str, peer: str | None) -> bool:
+        """NULL always succeeds; IP checks the peer against spread.access_ip (none: refuse)."""
+        if method == "NULL":
+            return True
+        if method == "IP":
+            return self.access is not None and self.access.allows(peer)
+        return False
+
+    def _load_access(self) -> AccessRules | None:
+        for path in ACCESS_FILES:
+            try:
+                with open(path) as f:
+                    rules = parse_access(f.read())
+            except OSError:
+                continue
+            self.alarm(A.INFO, A.ACM, f"ip_init: using file: {path}")
+            return rules
+        self.alarm(A.ERROR, A.ACM, "ip_init: IP access control file not found.")
+        return None
 
     def open_session(self, s: ClientSession) -> None:
         self.reserved.discard(s.group)

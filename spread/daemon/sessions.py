@@ -8,6 +8,7 @@ who gets what is decided by the group layer through `spread.daemon.server.Daemon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import deque
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ class ClientSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.fd = -1
         self.peer = ""
+        self.peer_ip: str | None = None
         self.counted = False
         self.buf = b""
         self.timer: asyncio.TimerHandle | None = None
@@ -73,7 +75,12 @@ class ClientSession(asyncio.Protocol):
                 except OSError:
                     pass
         peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if isinstance(peer, tuple) else "localhost"
+        self.peer_ip = peer[0] if isinstance(peer, tuple) else None  # None: unix socket
+        self.peer = self.peer_ip or "localhost"
+        if sock is not None:  # the original raises both buffers towards 200 KiB
+            for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, 200 * 1024)
         if not self.daemon.admit(self):
             transport.write(wire.encode_reject_byte(wire.REJECT_QUOTA))
             self.state = CLOSED
@@ -179,10 +186,15 @@ class ClientSession(asyncio.Protocol):
         self.name, self.group = name, group
         self.daemon.reserve_name(group)
         if not r.wants_auth:  # 3.1 .. 3.15 libraries: no auth exchange at all
-            if "NULL" in self.daemon.auth_allowed:
+            allowed = self.daemon.auth_allowed
+            if "IP" in allowed:
+                ok = self.daemon.authenticate("IP", self.peer_ip)
+            else:
+                ok = "NULL" in allowed
+            if ok:
                 self._accept(rest)
             else:
-                self._reject(REJECT_AUTH, "old library and NULL auth disabled")
+                self._reject(REJECT_AUTH, "old library refused (IP rules or NULL disabled)")
             return
         methods = self.daemon.auth_methods
         assert self.transport is not None
@@ -207,7 +219,7 @@ class ClientSession(asyncio.Protocol):
         rest = self.buf[wire.AUTH_CHOICE_LEN :]
         self.buf = b""
         wanted = list(r) + [m for m in self.daemon.auth_required if m not in r]
-        if not wanted or not all(self.daemon.authenticate(m, self.peer) for m in wanted):
+        if not wanted or not all(self.daemon.authenticate(m, self.peer_ip) for m in wanted):
             self._reject(REJECT_AUTH, f"authentication {wanted} failed")
             return
         self._accept(rest)

@@ -29,6 +29,7 @@ class Client:
         membership: bool = True,
         transport: str = "unix",
         timeout: float = 10.0,
+        auth: tuple[str, ...] = ("NULL",),
     ) -> None:
         self.sock = d.connect(transport, timeout)
         hello = wire.Hello.for_library(name, membership).encode()
@@ -37,10 +38,11 @@ class Client:
         if n >= 128:
             raise ConnectionRefusedError(n - 256)
         recv_exact(self.sock, n)
-        self.sock.sendall(NULL_AUTH)
-        head = recv_exact(self.sock, 5)
-        if head[0] != 1:
-            raise ConnectionRefusedError(head[0] - 256)
+        self.sock.sendall(wire.encode_auth_choice(list(auth)))
+        first = recv_exact(self.sock, 1)[0]
+        if first != 1:
+            raise ConnectionRefusedError(first - 256)
+        head = b"\x01" + recv_exact(self.sock, 4)
         self.group = recv_exact(self.sock, head[4]).decode()
 
     def join(self, group: str) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from tests.integration.rawclient import recv_exact
-from tests.support_daemon import RunningDaemon
+from pathlib import Path
+
+import pytest
+
+from spread.wire import client as wire
+from tests.integration.rawclient import Client, recv_exact
+from tests.support_daemon import RunningDaemon, cli_ready, start_daemon
 
 
 def test_big_endian_client_gets_little_endian_replies_with_its_hint_kept(
@@ -29,3 +34,22 @@ def test_big_endian_client_gets_little_endian_replies_with_its_hint_kept(
     assert echo[36:48] == bytes.fromhex("010000000000010005000000")  # hint untouched
     assert echo[48:] == group + b"hello"
     s.close()
+
+
+def test_ip_auth_follows_spread_access_ip(tmp_path: Path) -> None:
+    if not cli_ready():
+        pytest.skip("needs the spread command line to read AllowedAuthMethods")
+    (tmp_path / "spread.access_ip").write_text("local\n")  # TCP from 127/8, no unix line
+    d = start_daemon(tmp_path, extra_conf="AllowedAuthMethods = IP\n")
+    try:
+        ok = Client(d, "tcpuser", transport="tcp", auth=("IP",))
+        ok.close()
+        with pytest.raises(ConnectionRefusedError) as refused:
+            Client(d, "unixuser", transport="unix", auth=("IP",))
+        assert refused.value.args[0] == wire.REJECT_AUTH
+        s = d.connect("tcp")
+        s.sendall(bytes.fromhex("0500010105") + b"user1")
+        assert recv_exact(s, 4) == b"\x03IP "  # the list names only IP
+        s.close()
+    finally:
+        assert d.stop() == 0
