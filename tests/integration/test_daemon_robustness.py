@@ -99,7 +99,7 @@ def _valid_stream(me: str) -> bytes:
 chunks = st.lists(st.integers(min_value=1, max_value=64), max_size=8)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.binary(max_size=200), cut=chunks)
 def test_random_bytes_as_a_whole_connection(shared: Shared, data: bytes, cut: list[int]) -> None:
     d, watcher, speaker = shared
@@ -109,7 +109,7 @@ def test_random_bytes_as_a_whole_connection(shared: Shared, data: bytes, cut: li
     _check(d, watcher, speaker)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     flips=st.lists(st.tuples(st.integers(0, 700), st.integers(0, 255)), max_size=6),
     cut_at=st.integers(0, 800),
@@ -134,7 +134,7 @@ def test_mutated_frames_after_a_valid_handshake(
     _check(d, watcher, speaker)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(hello=st.binary(min_size=2, max_size=16), auth=st.binary(max_size=100), cut=chunks)
 def test_random_handshakes(shared: Shared, hello: bytes, auth: bytes, cut: list[int]) -> None:
     d, watcher, speaker = shared
