@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import struct
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from spread.groups.layer import GroupLayer, Send, SessionGone, to_little_endian
 from spread.ring.api import DeliveryThreshold, RegularConfiguration, RingId
 from spread.wire import client as wire
@@ -118,3 +121,65 @@ def test_big_endian_message_is_delivered_in_our_order_with_hint_untouched() -> N
     assert out[40:44] == be[40:44] == bytes.fromhex("00000100")
     assert struct.unpack_from("<ii", out, 36)[0] == 1 and out[44:48] == struct.pack("<i", 5)
     assert to_little_endian(out) == out
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["join", "leave", "kill", "data"]),
+        st.integers(1, 4),
+        st.sampled_from(["a", "b", "c"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_group_state_follows_a_plain_model(steps: list[tuple[str, int, str]]) -> None:
+    """Any sequence of joins, leaves, kills and sends: members, indexes and recipients agree
+    with a dictionary model, and every notice lists exactly the members it should."""
+    layer = _layer(*((i, f"u{i}", True) for i in range(1, 5)))
+    model: dict[str, list[int]] = {}
+    index: dict[str, int] = {}
+    alive = {1, 2, 3, 4}
+    for op, sid, group in steps:
+        if sid not in alive:
+            continue
+        me = f"#u{sid}#testvm"
+        if op == "join":
+            acts = _join(layer, f"u{sid}", group)
+            if sid not in model.setdefault(group, []):
+                model[group].append(sid)
+                index[group] = index.get(group, 0) + 1
+                notice = wire.decode_message(_sends(acts)[0][1])[0]
+                assert notice.groups == tuple(f"#u{s}#testvm" for s in sorted(model[group]))
+                assert wire.decode_membership_body(notice.data).gid.index == index[group]
+            else:
+                assert _sends(acts) == []
+        elif op == "leave":
+            acts = layer.on_deliver(wire.encode_leave(me, group))
+            if sid in model.get(group, []):
+                model[group].remove(sid)
+                index[group] += 1
+                assert _sends(acts)[0] == ([sid], wire.encode_self_leave(group))
+            else:
+                assert acts == []
+        elif op == "kill":
+            layer.on_deliver(layer.kill_message(sid))
+            alive.discard(sid)
+            for g, members in model.items():
+                if sid in members:
+                    members.remove(sid)
+                    index[g] += 1
+        else:
+            acts = layer.on_deliver(_mcast(f"u{sid}", [group]))
+            want = sorted(model.get(group, []))
+            assert (_sends(acts)[0][0] if acts else []) == want
+        for g, members in list(model.items()):
+            if not members:
+                del model[g]
+                index.pop(g, None)
+        assert {
+            k.decode(): sorted(int(m[2:-7]) for m in grp.daemons[VID].members)
+            for k, grp in layer.groups.items()
+        } == {g: sorted(m) for g, m in model.items()}
