@@ -334,10 +334,14 @@ class EvsChecker:
         return True
 
     def timing_bounds(self) -> tuple[float, float]:
-        """Crash to new membership: token loss + seg + gather, less up to one idle hurry."""
+        """Crash to new membership: token loss + seg + gather after the last token (or data
+        packet) a survivor handled. An idle ring moves its token once per Hurry timeout, so
+        that last token may come up to one Hurry before the crash, or up to one Hurry after
+        it (a hurry or a client's HURRY sends it round once more, until it reaches the dead
+        daemon)."""
         t = self.timeouts
         base = t.token + t.seg + t.gather
-        return base - t.hurry - 0.05, base + 0.25
+        return base - t.hurry - 0.05, base + t.hurry + 0.1
 
     def _timing_on_regular(self, inc: Inc, members: tuple[int, ...]) -> None:
         for cc in self.clean_crashes:
