@@ -179,6 +179,16 @@ class Daemon:
         self._submit(self.layer.kill_message(s.sid))
         self._flush()
 
+    def internal_error(self, s: ClientSession, e: Exception) -> None:
+        """An exception escaped while handling this session's bytes: end only the session."""
+        log.exception("session %r: internal error", s.group)
+        self.alarm(A.ERROR, A.SESSION | A.EXIT, f"Sess_read: internal error {e!r}; session closed")
+        if s.state in (OPEN, DOOMED):
+            self.session_failed(s)
+        else:
+            self.release_name(s.group)
+            s.close_now()
+
     def _closed(self, s: ClientSession) -> None:
         s.close_now()
         if self.mlog is not None:

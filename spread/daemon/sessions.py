@@ -92,20 +92,23 @@ class ClientSession(asyncio.Protocol):
         self.timer = self.daemon.loop.call_later(HELLO_DEADLINE, self._hello_deadline)
 
     def data_received(self, data: bytes) -> None:
-        if self.state == OPEN:
-            assert self.reader is not None
-            try:
-                frames = self.reader.feed(data)
-            except BadFrame as e:
-                self.daemon.log_session(f"Sess_read: bad message from {self.group!r}: {e}; closed")
-                self.daemon.session_failed(self)
-                return
-            if frames:
-                self.daemon.client_frames(self, frames)
-        elif self.state == HELLO:
-            self._on_hello(data, False)
-        elif self.state == AUTH:
-            self._on_auth(data, False)
+        try:
+            if self.state == OPEN:
+                assert self.reader is not None
+                try:
+                    frames = self.reader.feed(data)
+                except BadFrame as e:
+                    self.daemon.log_session(f"Sess_read: bad message from {self.group!r}: {e}")
+                    self.daemon.session_failed(self)
+                    return
+                if frames:
+                    self.daemon.client_frames(self, frames)
+            elif self.state == HELLO:
+                self._on_hello(data, False)
+            elif self.state == AUTH:
+                self._on_auth(data, False)
+        except Exception as e:  # a bug of ours costs this session, never the daemon
+            self.daemon.internal_error(self, e)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
