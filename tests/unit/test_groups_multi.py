@@ -11,6 +11,9 @@ import struct
 from collections import defaultdict
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from spread.groups.layer import (
     GroupAction,
     GroupLayer,
@@ -329,3 +332,77 @@ def test_vs_sets_follow_the_c_wrapping_ring_id_order() -> None:
     a, b = RingId(0x7FFFFFFF, 5), RingId(0x80000001, 5)
     assert _cmp_memb_ids(a, b) < 0  # int32 a - b wraps negative, unlike a plain compare
     assert _cmp_memb_ids(None, a) > 0 and _cmp_memb_ids(a, None) < 0
+
+
+# ---- random partitions and merges against a model --------------------------------------------
+
+V = (D1, D2, D3)
+NAMES = {D1: "d1", D2: "d2", D3: "d3"}
+partitions = st.sampled_from(
+    [
+        [(D1, D2, D3)],
+        [(D1,), (D2, D3)],
+        [(D1, D2), (D3,)],
+        [(D1, D3), (D2,)],
+        [(D1,), (D2,), (D3,)],
+    ]
+)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("join"), st.sampled_from(V), st.integers(1, 2), st.sampled_from("gh")),
+        st.tuples(st.just("leave"), st.sampled_from(V), st.integers(1, 2), st.sampled_from("gh")),
+        st.tuples(st.just("net"), partitions),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_every_component_agrees_on_the_members_local_to_it(script: list[tuple]) -> None:
+    """After each change, every daemon of a component lists exactly the members that are local
+    to the daemons of its component, all are in GOP, and notices name those members."""
+    c = Cluster([(v, NAMES[v]) for v in V])
+    c.install({D1: RingId(D1, 100)})
+    local = {v: {"g": set(), "h": set()} for v in V}
+    for v in V:
+        for sid in (1, 2):
+            _open(c, NAMES[v], sid, f"u{sid}")
+    clock = 100
+    for step in script:
+        if step[0] == "net":
+            new = step[1]
+            clock += 2
+            trans = {}
+            for v in V:
+                old = c.component_of(v)
+                now = next(comp for comp in new if v in comp)
+                keep = tuple(x for x in old if x in now)
+                trans[v] = (RingId(keep[0], clock - 1), keep)
+            c.change(new, trans, {comp: RingId(comp[0], clock) for comp in new})
+        else:
+            op, v, sid, g = step
+            me = f"#u{sid}#{NAMES[v]}"
+            if op == "join":
+                c.submit(v, wire.encode_join(me, g))
+                local[v][g].add(me)
+            else:
+                c.submit(v, wire.encode_leave(me, g))
+                local[v][g].discard(me)
+        for comp in c.components:
+            for v in comp:
+                layer = c.layers[v]
+                assert layer.state == GState.GOP
+                for g in "gh":
+                    want = [m for d in V if d in comp for m in sorted(local[d][g])]
+                    grp = layer.groups.get(g.encode())
+                    have = [m.decode() for m in layer._members(grp)] if grp else []
+                    assert have == want, (NAMES[v], g, comp)
+                    if grp is not None and grp.local:
+                        notes = [
+                            m
+                            for m in c.out[(v, grp.local[0])]
+                            if struct.unpack_from("<I", m)[0] & wire.REG_MEMB_MESS
+                            and m[4:36] == wire.encode_name(g)
+                        ]
+                        assert wire.decode_message(notes[-1])[0].groups == tuple(want)
