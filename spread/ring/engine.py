@@ -317,6 +317,46 @@ class Engine:
         )
         return out
 
+    def status(self) -> dict[str, int]:
+        """The ring part of a STATUS reply (wire.daemon.Status field names); the daemon adds
+        sec, gstate, message_delivered, num_sessions and num_groups."""
+        c = self.counters
+        return {
+            "state": self.state,
+            "packet_sent": self.n_packets_sent,
+            "packet_recv": self.n_packets_recv,
+            "packet_delivered": self.n_packets_delivered,
+            "retrans": c["retrans"],
+            "u_retrans": c["u_retrans"],
+            "s_retrans": c["s_retrans"],
+            "b_retrans": c["b_retrans"],
+            "aru": self.aru,
+            "my_aru": self.my_aru,
+            "highest_seq": self.highest_seq,
+            "token_hurry": c["token_hurry"],
+            "token_rounds": self.token_rounds,
+            "my_id": self.me,
+            "leader_id": self.membership_id.proc_id,
+            "membership_changes": c["memberships"],
+            "num_procs": len(self.membership),
+            "num_segments": len({self.topo.seg_of[v] for v in self.membership}),
+            "window": self.window,
+            "personal_window": self.personal_window,
+            "accelerated_ring": int(self.accelerated),
+            "accelerated_window": self.accelerated_window,
+        }
+
+    def set_flow_control(
+        self, window: int = -1, personal_window: int = -1, accelerated_window: int = -1
+    ) -> None:
+        """spmonitor's FC command: -1 keeps a value (the daemon checks DangerousMonitor)."""
+        if window != -1:
+            self.window = window
+        if personal_window != -1:
+            self.personal_window = personal_window
+        if accelerated_window != -1:
+            self.accelerated_window = accelerated_window
+
     @property
     def leader(self) -> int:
         return self._active()[0]

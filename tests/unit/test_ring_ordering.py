@@ -223,3 +223,17 @@ def test_both_ring_variants_order_the_same_way(accelerated: bool) -> None:
     orders = [delivered_payloads(h, v) for v in vids]
     assert orders[0] == orders[1] == orders[2]
     assert len(orders[0]) == 60
+
+
+def test_status_reports_the_ring_counters_a_monitor_shows() -> None:
+    h, (d1, d2, d3) = formed_ring(3)
+    h.submit(d2, client_message(AGREED_MESS, b"counted"))
+    h.run_until(h.now + 1.0)
+    st = h.engines[d2].status()
+    assert st["state"] == 1 and st["my_id"] == d2 and st["leader_id"] == d1
+    assert st["num_procs"] == 3 and st["num_segments"] == 1
+    assert st["packet_sent"] == 1 and st["packet_delivered"] == 1
+    assert st["aru"] == st["my_aru"] == st["highest_seq"] == 1
+    h.engines[d2].set_flow_control(personal_window=1)
+    assert h.engines[d2].status()["personal_window"] == 1
+    assert h.engines[d3].status()["packet_recv"] == 1
