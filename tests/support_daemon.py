@@ -100,9 +100,13 @@ class RunningDaemon:
         return self.proc.returncode
 
 
-def write_conf(path: Path, name: str, port: int, extra: str = "") -> Path:
+def write_conf(
+    path: Path, name: str, port: int, extra: str = "", peers: tuple[tuple[str, str], ...] = ()
+) -> Path:
+    """One segment: this daemon on 127.0.0.1, then `peers` (name, address) if any."""
     conf = path / "spread.conf"
-    conf.write_text(f"{extra}Spread_Segment 127.0.0.255:{port} {{\n\t{name}\t127.0.0.1\n}}\n")
+    lines = [f"\t{name}\t127.0.0.1\n"] + [f"\t{n}\t{a}\n" for n, a in peers]
+    conf.write_text(f"{extra}Spread_Segment 127.0.0.255:{port} {{\n{''.join(lines)}}}\n")
     return conf
 
 
@@ -111,11 +115,12 @@ def start_daemon(
     name: str = "testvm",
     max_session_messages: int | None = None,
     extra_conf: str = "",
+    peers: tuple[tuple[str, str], ...] = (),
 ) -> RunningDaemon:
-    """`extra_conf` lines go before the segment (they need the real command line)."""
+    """`extra_conf` lines go before the segment; they and `peers` need the real command line."""
     port = free_port()
     extra = f"MaxSessionMessages = {max_session_messages}\n" if max_session_messages else ""
-    conf = write_conf(tmp_path, name, port, extra + extra_conf)
+    conf = write_conf(tmp_path, name, port, extra + extra_conf, peers)
     log = tmp_path / f"daemon-{port}.log"
     if cli_ready() and VENV_SPREAD.exists():
         cmd = [str(VENV_SPREAD), "-n", name, "-c", str(conf)]

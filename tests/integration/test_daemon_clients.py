@@ -53,3 +53,21 @@ def test_ip_auth_follows_spread_access_ip(tmp_path: Path) -> None:
         s.close()
     finally:
         assert d.stop() == 0
+
+
+def test_configured_peer_brings_in_the_real_ring_engine(tmp_path: Path) -> None:
+    """With a second daemon in the config (absent here), the daemon runs the ring engine on
+    UDP; clients wait for its first ring, then work as with one daemon."""
+    if not cli_ready():
+        pytest.skip("needs the spread command line to read a two-daemon config")
+    d = start_daemon(tmp_path, "d1", peers=(("d2", "192.0.2.2"),))
+    try:
+        c = Client(d, "ua")
+        c.join("g")
+        m = c.recv()
+        assert m.type == wire.REG_MEMB_MESS | wire.CAUSED_BY_JOIN and m.groups == ("#ua#d1",)
+        c.mcast(["g"], b"safe one", wire.SAFE_MESS)
+        assert c.recv().data == b"safe one"
+        c.disconnect()
+    finally:
+        assert d.stop() == 0
