@@ -96,6 +96,7 @@ MAX_EVS_ROUNDS = 500
 PACKET_SLOTS = 8192  # the original's Packets[] ring; a seq further ahead than this is hostile
 TOKEN_BODY = 65467
 FORM_SEQ_STEP = 3333
+PARTITION_TIMEOUT = 60.0  # a monitor partition clears itself this long after the last one
 NO_RING = RingId(0, 0)
 
 # Log priorities (spread.conf numbering)
@@ -239,6 +240,8 @@ class Engine:
         t.register("join", self._send_join)
         t.register("gather", self._form_or_fail)
         t.register("lookup", self._lookup_new_members)
+        t.register("partition", self._clear_partition)
+        self._component: dict[int, int] | None = None
         t.register("deliver_agreed", self._deliver_agreed)
         t.register("deliver_reliable", lambda: self._deliver_reliable(1, self.highest_seq))
 
@@ -356,6 +359,24 @@ class Engine:
             self.personal_window = personal_window
         if accelerated_window != -1:
             self.accelerated_window = accelerated_window
+
+    def set_partition(self, now: float, components: tuple[int, ...] | None) -> None:
+        """spmonitor's PARTITION: `components[i]` for the i-th configured daemon; datagrams
+        from daemons in another component are dropped until 60 s after the last command
+        (or `None` clears it). component[me] == -1 means "exit": the daemon's business."""
+        self._now_us = round(now * 1_000_000)
+        if components is None:
+            self._component = None
+            self.timers.dequeue("partition")
+            return
+        comp = {}
+        for d, c in zip(self.config.daemons, components):
+            comp[d.vid] = c
+        self._component = comp
+        self.timers.queue("partition", self._now_us, PARTITION_TIMEOUT)
+
+    def _clear_partition(self) -> None:
+        self._component = None
 
     @property
     def leader(self) -> int:
@@ -488,6 +509,7 @@ class Engine:
                 and head[6] == self._my_ring
                 and self._ip_of.get(head[1]) == src_ip
                 and head[1] != self.me
+                and self._component is None
             ):
                 findex = head[5]
                 self._store_data(
@@ -510,6 +532,10 @@ class Engine:
             return
         if ip != src_ip:
             self._drop("source_ip")
+            return
+        comp = self._component
+        if comp is not None and comp.get(tx) != comp.get(self.me) and not (h.type & CONTROL_TYPE):
+            self._drop("partitioned")
             return
         if channel == Channel.TOKEN:
             if tx == self.me:

@@ -397,3 +397,22 @@ def test_after_a_hole_only_messages_from_the_commit_set_are_delivered() -> None:
         trans, reg = h.configurations(v)[-2:]
         assert trans.members == (d2, d3) and reg.members == (d2, d3)
         assert h.engines[v].packets == {}
+
+
+def test_monitor_partition_splits_the_ring_and_clears_itself_after_60_s() -> None:
+    cfg = make_configs(["d1", "d2", "d3"])
+    h = Harness(cfg)
+    d1, d2, d3 = list(cfg)
+    for i, v in enumerate((d1, d2, d3)):
+        h.start(v, 0.1 * i)
+    h.run_until(4.0)
+    for v in (d1, d2, d3):
+        h.engines[v].set_partition(h.now, (0, 0, 1))
+    h.run_until(10.0)
+    assert h.regular(d1)[-1].members == (d1, d2)
+    assert h.regular(d3)[-1].members == (d3,)
+    assert h.engines[d3].counters["dropped_partitioned"] > 0
+    # no new command: the partition lapses and the next lookup merges the ring again
+    h.run_until(4.0 + 60.0 + 35.0)
+    for v in (d1, d2, d3):
+        assert h.regular(v)[-1].members == (d1, d2, d3)
