@@ -300,6 +300,13 @@ class Simulator:
             self.digest.update(f"D{self.now:.6f}{d.inc}{msg_id}".encode())
             self._log(who, f"DELIVER {service_name(msg_type):10} {msg_id}")
             self.checker.on_deliver(self.now, d.inc, msg_id, msg_type)
+            if a.origin_vid != self.vids[msg_id.origin] or a.service != msg_type:
+                self.checker._fail(
+                    "integrity",
+                    (d.inc,),
+                    f"{msg_id} delivered as origin {a.origin_vid} service {a.service:#x}; "
+                    f"it came from {self.vids[msg_id.origin]} with type {msg_type:#x}",
+                )
         elif isinstance(a, TransitionalConfiguration):
             self.stats.configurations += 1
             self.digest.update(f"T{self.now:.6f}{d.inc}{a.ring_id}{a.members}".encode())

@@ -118,7 +118,7 @@ class Oracle:
             return
         parsed = parse_message(message)
         msg_type = parsed[1] if parsed else 0
-        deliver = Deliver(message, sender.my_vid, msg_type & 0x3F)
+        deliver = Deliver(message, sender.my_vid, msg_type)
         for i in sender.members:
             e = self.engines.get(i)
             if e is None or e.ring != sender.ring or e not in self._live():
