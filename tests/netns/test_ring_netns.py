@@ -20,7 +20,7 @@ GROUP = "g"
 FORM = 20.0  # seconds allowed for a ring to form or re-form
 
 
-def _ring(lab: NetLab, n: int) -> tuple[list, list[Client]]:
+def _ring(lab: NetLab, n: int) -> tuple[list, list[Client], list[MembershipMessage]]:
     names = [f"d{i + 1}" for i in range(n)]
     body = conf_text(names)
     hosts = [lab.add_host(f"h{i + 1}", i + 1) for i in range(n)]
@@ -28,9 +28,12 @@ def _ring(lab: NetLab, n: int) -> tuple[list, list[Client]]:
     clients = [client(h, f"u{i + 1}") for i, h in enumerate(hosts)]
     for c in clients:
         c.mbox.join(GROUP)
+    last = []
     for c in clients:
-        c.until(is_memb(GROUP, n), FORM)
-    return daemons, clients
+        m, _ = c.until(is_memb(GROUP, n), FORM)
+        assert isinstance(m, MembershipMessage)
+        last.append(m)
+    return daemons, clients, last
 
 
 def _traffic(clients: list[Client], per_client: int) -> list[list[tuple[str, bytes]]]:
@@ -54,7 +57,8 @@ def _traffic(clients: list[Client], per_client: int) -> list[list[tuple[str, byt
 def test_daemons_in_separate_namespaces_form_one_ring_with_one_agreed_order(
     lab: NetLab, n: int
 ) -> None:
-    daemons, clients = _ring(lab, n)
+    daemons, clients, memb = _ring(lab, n)
+    assert len({m.gid for m in memb}) == 1  # one group id on every daemon
     got = _traffic(clients, 15)
     for seq in got[1:]:
         assert seq == got[0]
@@ -65,12 +69,17 @@ def test_daemons_in_separate_namespaces_form_one_ring_with_one_agreed_order(
 
 
 def test_kill9_of_a_daemon_gives_transition_then_network_membership(lab: NetLab) -> None:
-    daemons, (c1, _c2) = _ring(lab, 2)
+    daemons, (c1, _c2), (before, _) = _ring(lab, 2)
     daemons[1].kill9()
     m, seen = c1.until(lambda m: isinstance(m, MembershipMessage), FORM)
-    # A5 layout: TRANSITION_MESS for the group, then CAUSED_BY_NETWORK with the survivors
+    # A5 layout: TRANSITION_MESS for the group carrying the previous group id, then
+    # CAUSED_BY_NETWORK with the survivors under a new id of a new ring
     assert [type(x) for x in seen] == [TransitionalMessage], seen
-    assert seen[0].sender == GROUP
+    trans = seen[0]
+    assert isinstance(trans, TransitionalMessage)
+    assert trans.sender == GROUP and trans.gid == before.gid
+    assert m.gid is not None and before.gid is not None
+    assert (m.gid.proc_id, m.gid.time) != (before.gid.proc_id, before.gid.time)
     assert m.service_type & CAUSED_BY_NETWORK
     assert m.members == ("#u1#d1",)
     assert m.vs_sets == (("#u1#d1",),)
@@ -78,7 +87,7 @@ def test_kill9_of_a_daemon_gives_transition_then_network_membership(lab: NetLab)
 
 
 def test_partition_then_heal_merges_back_into_one_membership(lab: NetLab) -> None:
-    daemons, clients = _ring(lab, 3)
+    daemons, clients, _ = _ring(lab, 3)
     c1, c2, c3 = clients
     h3 = c3.host
     h3.partition()

@@ -362,3 +362,32 @@ def test_engine_runs_the_accelerated_ring_only_when_the_file_says_so(
     finally:
         loop.close()
     assert engine.config.accelerated_ring is expected  # type: ignore[attr-defined]
+
+
+def test_ipv6_datagrams_arrive_with_the_plain_source_address() -> None:
+    me = IpAddress(6, socket.inet_pton(socket.AF_INET6, "::1"))
+
+    async def main() -> list[tuple[Channel, str, bytes]]:
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+        got: list[tuple[Channel, str, bytes]] = []
+        rx = UdpTransport(loop, me, [Binding(Channel.TOKEN, me, port, False)],
+                          lambda *x: got.append(x))
+        tx = UdpTransport(loop, me, [], lambda *x: None)
+        rx.open()
+        tx.open()
+        try:
+            assert tx.send(SendDatagram("::1", port, b"v6"))
+            await _collect(1, got)
+        finally:
+            rx.close()
+            tx.close()
+        return got
+
+    try:
+        got = asyncio.run(main())
+    except OSError as e:  # a host without IPv6 loopback
+        pytest.skip(f"no IPv6 loopback: {e}")
+    assert got == [(Channel.TOKEN, "::1", b"v6")]
