@@ -21,10 +21,25 @@ FAST_TIMEOUTS = (("Token", 1250), ("Hurry", 500), ("Alive", 250), ("Join", 250),
                  ("Seg", 500), ("Gather", 1250), ("Form", 1250), ("Lookup", 3000))
 
 
-def conf_text(names: list[str], port: int = PORT, extra: str = "") -> str:
+def conf_text(
+    names: list[str],
+    port: int = PORT,
+    extra: str = "",
+    segment: str = f"{SUBNET}.255",
+    interfaces: str | None = None,
+) -> str:
+    """One segment of daemons d1.. at 192.0.2.1..; `interfaces` is an interface block body
+    template (`{ip}` = the daemon's address) given to every daemon, e.g. "D {ip}\\nC {ip}"."""
     lines = [f"{k}Timeout = {v}" for k, v in FAST_TIMEOUTS]
-    body = "".join(f"\t{n}\t{SUBNET}.{i + 1}\n" for i, n in enumerate(names))
-    return extra + "\n".join(lines) + f"\nSpread_Segment {SUBNET}.255:{port} {{\n{body}}}\n"
+    body = ""
+    for i, n in enumerate(names):
+        ip = f"{SUBNET}.{i + 1}"
+        block = ""
+        if interfaces is not None:
+            block = " {\n" + "".join(f"\t\t{x}\n" for x in interfaces.format(ip=ip).split("\n"))
+            block += "\t}"
+        body += f"\t{n}\t{ip}{block}\n"
+    return extra + "\n".join(lines) + f"\nSpread_Segment {segment}:{port} {{\n{body}}}\n"
 
 
 def daemon_argv(name: str, conf: Path) -> list[str]:

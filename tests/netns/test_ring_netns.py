@@ -20,9 +20,11 @@ GROUP = "g"
 FORM = 20.0  # seconds allowed for a ring to form or re-form
 
 
-def _ring(lab: NetLab, n: int) -> tuple[list, list[Client], list[MembershipMessage]]:
+def _ring(
+    lab: NetLab, n: int, **conf: str
+) -> tuple[list, list[Client], list[MembershipMessage]]:
     names = [f"d{i + 1}" for i in range(n)]
-    body = conf_text(names)
+    body = conf_text(names, **conf)  # type: ignore[arg-type]
     hosts = [lab.add_host(f"h{i + 1}", i + 1) for i in range(n)]
     daemons = [start_daemon(h, name, body) for h, name in zip(hosts, names)]
     clients = [client(h, f"u{i + 1}") for i, h in enumerate(hosts)]
@@ -66,6 +68,38 @@ def test_daemons_in_separate_namespaces_form_one_ring_with_one_agreed_order(
         mine = [d for s, d in got[0] if s == f"#{c.name}#d{c.name[1:]}"]
         assert mine == [f"{c.name}-{i}".encode() for i in range(15)]
     assert all(d.alive() for d in daemons)
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        pytest.param({"segment": "225.0.1.1"}, id="multicast-segment"),
+        pytest.param({"interfaces": "D {ip}\nC {ip}"}, id="explicit-interfaces"),
+        pytest.param({"segment": "225.0.1.1", "interfaces": "D {ip}\nC {ip}"},
+                     id="multicast-explicit-interfaces"),
+    ],
+)
+def test_ring_forms_over_multicast_and_with_explicit_daemon_interfaces(
+    lab: NetLab, conf: dict[str, str]
+) -> None:
+    """The transport's other socket plans ([conf] §8.2): a joined multicast group, and
+    daemon sockets bound to the interface address plus the segment address (REUSEADDR)."""
+    daemons, clients, _ = _ring(lab, 2, **conf)
+    got = _traffic(clients, 5)
+    assert got[0] == got[1] and len(got[0]) == 10
+    assert all(d.alive() for d in daemons)
+    for c in clients:
+        udp = c.host.run("ss", "-uan").stdout
+        groups = c.host.run("ip", "maddr", "show", "dev", "eth0").stdout
+        if "interfaces" in conf:
+            seg = conf.get("segment", "192.0.2.255")
+            for bound in (f"{c.host.ip}:24903", f"{c.host.ip}:24904", f"{seg}:24903"):
+                assert bound in udp, udp
+            assert "0.0.0.0:24903" not in udp, udp
+        else:
+            assert "0.0.0.0:24903" in udp and "0.0.0.0:24904" in udp, udp
+        if conf.get("segment", "").startswith("225."):
+            assert "225.0.1.1" in groups, groups
 
 
 def test_kill9_of_a_daemon_gives_transition_then_network_membership(lab: NetLab) -> None:
