@@ -16,6 +16,7 @@ from spread.ring.api import (
     RingConfig,
     RingDaemon,
     RingSegment,
+    RingTimeouts,
     TransitionalConfiguration,
 )
 from spread.ring.harness import Harness, client_message, make_configs
@@ -416,3 +417,33 @@ def test_monitor_partition_splits_the_ring_and_clears_itself_after_60_s() -> Non
     h.run_until(4.0 + 60.0 + 35.0)
     for v in (d1, d2, d3):
         assert h.regular(v)[-1].members == (d1, d2, d3)
+
+
+def test_ring_ids_keep_increasing_when_rings_form_within_one_wall_second() -> None:
+    fast = RingTimeouts(
+        token=0.02,
+        hurry=0.008,
+        alive=0.004,
+        join=0.004,
+        rep=0.01,
+        seg=0.008,
+        gather=0.02,
+        form=0.02,
+        lookup=0.3,
+    )
+    cfg = make_configs(["d1", "d2"], timeouts=fast)
+    h = Harness(cfg, latency=0.0001, wall_offset=1_795_573_000.0)
+    d1, d2 = list(cfg)
+    h.start(d1, 0.0)
+    h.start(d2, 0.001)
+    h.run_until(0.2)
+    h.crash(d2)
+    h.run_until(0.4)
+    h.start(d2)
+    h.run_until(0.9)  # three memberships, all inside wall second ...000
+    ids = [c.ring_id for c in h.regular(d1)]
+    assert len(ids) >= 3
+    assert all(i.time < 1_795_573_000 + 30 for i in ids)
+    times = [i.time for i in ids]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert times[0] > 1_795_573_000  # Last_time_used pushed them past the wall clock
