@@ -7,13 +7,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from spread.client import Mailbox, MembershipMessage, connect
+from spread.client import AGREED_MESS, Mailbox, MembershipMessage, RegularMessage, connect
 from spread.client.messages import SpreadMessage
 from tests.netns.netlab import SUBNET, Host, Proc
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_SPREAD = ROOT / ".venv" / "bin" / "spread"
 PORT = 24903
+GROUP = "g"
+FORM = 20.0  # seconds allowed for a ring to form or re-form
 
 # All nine or none (the original refuses a partial set). LAN values, except a short lookup
 # (how long a lone daemon waits before it counts others gone) so tests stay quick.
@@ -47,10 +49,17 @@ def daemon_argv(name: str, conf: Path) -> list[str]:
     return [str(VENV_SPREAD), "-n", name, "-c", str(conf)]
 
 
-def start_daemon(host: Host, name: str, conf_body: str, port: int = PORT) -> Proc:
+def start_daemon(
+    host: Host, name: str, conf_body: str, port: int = PORT, program: str | None = None
+) -> Proc:
+    """Start our daemon (or `program`, a path relative to the host dir) and wait for its
+    unix socket."""
     conf = host.dir / "spread.conf"
     conf.write_text(conf_body)
-    p = host.spawn(daemon_argv(name, Path(conf.name)), f"daemon-{name}")
+    argv = daemon_argv(name, Path(conf.name))
+    if program is not None:
+        argv[0] = program
+    p = host.spawn(argv, f"daemon-{name}")
     sock = host.tmp / str(port)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -98,3 +107,20 @@ def is_memb(group: str, n: int | None = None):  # type: ignore[no-untyped-def]
         return (isinstance(m, MembershipMessage) and m.group == group
                 and (n is None or len(m.members) == n))
     return pred
+
+
+def traffic(clients: list[Client], per_client: int) -> list[list[tuple[str, bytes]]]:
+    """Every client multicasts AGREED in turn; returns what each one received, in order."""
+    for i in range(per_client):
+        for c in clients:
+            c.mbox.multicast(AGREED_MESS, GROUP, 1, f"{c.name}-{i}".encode())
+    total = per_client * len(clients)
+    got: list[list[tuple[str, bytes]]] = []
+    for c in clients:
+        seq: list[tuple[str, bytes]] = []
+        while len(seq) < total:
+            m = c.receive(10.0)
+            if isinstance(m, RegularMessage):
+                seq.append((m.sender, m.data))
+        got.append(seq)
+    return got

@@ -12,12 +12,10 @@ from spread.client import (
     TransitionalMessage,
 )
 from tests.netns.netlab import NetLab
-from tests.netns.ring import Client, client, conf_text, is_memb, start_daemon
+from tests.netns.ring import FORM, GROUP, Client, client, conf_text, is_memb, start_daemon, traffic
 
 pytestmark = pytest.mark.netns
 
-GROUP = "g"
-FORM = 20.0  # seconds allowed for a ring to form or re-form
 
 
 def _ring(
@@ -38,30 +36,13 @@ def _ring(
     return daemons, clients, last
 
 
-def _traffic(clients: list[Client], per_client: int) -> list[list[tuple[str, bytes]]]:
-    """Every client multicasts AGREED in turn; returns what each one received, in order."""
-    for i in range(per_client):
-        for c in clients:
-            c.mbox.multicast(AGREED_MESS, GROUP, 1, f"{c.name}-{i}".encode())
-    total = per_client * len(clients)
-    got: list[list[tuple[str, bytes]]] = []
-    for c in clients:
-        seq: list[tuple[str, bytes]] = []
-        while len(seq) < total:
-            m = c.receive(10.0)
-            if isinstance(m, RegularMessage):
-                seq.append((m.sender, m.data))
-        got.append(seq)
-    return got
-
-
 @pytest.mark.parametrize("n", [2, 3])
 def test_daemons_in_separate_namespaces_form_one_ring_with_one_agreed_order(
     lab: NetLab, n: int
 ) -> None:
     daemons, clients, memb = _ring(lab, n)
     assert len({m.gid for m in memb}) == 1  # one group id on every daemon
-    got = _traffic(clients, 15)
+    got = traffic(clients, 15)
     for seq in got[1:]:
         assert seq == got[0]
     for c in clients:  # FIFO per sender inside the total order
@@ -85,7 +66,7 @@ def test_ring_forms_over_multicast_and_with_explicit_daemon_interfaces(
     """The transport's other socket plans ([conf] §8.2): a joined multicast group, and
     daemon sockets bound to the interface address plus the segment address (REUSEADDR)."""
     daemons, clients, _ = _ring(lab, 2, **conf)
-    got = _traffic(clients, 5)
+    got = traffic(clients, 5)
     assert got[0] == got[1] and len(got[0]) == 10
     assert all(d.alive() for d in daemons)
     for c in clients:
@@ -147,6 +128,6 @@ def test_partition_then_heal_merges_back_into_one_membership(lab: NetLab) -> Non
         assert sorted(map(sorted, m.vs_sets)) == [["#u1#d1", "#u2#d2"], ["#u3#d3"]]
         gids.append(m.gid)
     assert gids[0] == gids[1] == gids[2]
-    got = _traffic(clients, 5)
+    got = traffic(clients, 5)
     assert got[0] == got[1] == got[2]
     assert all(d.alive() for d in daemons)
