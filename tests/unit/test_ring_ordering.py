@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -237,3 +238,28 @@ def test_status_reports_the_ring_counters_a_monitor_shows() -> None:
     h.engines[d2].set_flow_control(personal_window=1)
     assert h.engines[d2].status()["personal_window"] == 1
     assert h.engines[d3].status()["packet_recv"] == 1
+
+
+def test_a_big_endian_senders_data_packet_is_stored_and_delivered() -> None:
+    h, (_d1, d2, d3) = formed_ring(3)
+    e = h.engines[d2]
+    msg = client_message(AGREED_MESS, b"from a big-endian host")
+    # marker clear and every header field swapped; the message keeps its builder's order
+    header = struct.pack(
+        ">IIIIiiiIH2shh",
+        0x8,  # AGREED_TYPE
+        d3,
+        d3,
+        e.membership_id.proc_id,
+        e.membership_id.time,
+        1,
+        0,
+        e.conf_hash,
+        len(msg),
+        b"\0\0",
+        -1,
+        len(msg),
+    )
+    acts = h.inject(d2, Channel.DATA, "10.0.0.3", header + msg)
+    assert [a for a in acts if isinstance(a, Deliver)] == [Deliver(msg, d3, AGREED_MESS)]
+    assert e.highest_seq == e.my_aru == 1
