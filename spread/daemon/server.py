@@ -23,6 +23,7 @@ from typing import Any
 
 from spread.config import alarm as A
 from spread.config.model import IfType, SpreadConfig
+from spread.config.report import conf_print
 from spread.daemon.log import (
     Logger,
     MembershipLog,
@@ -230,8 +231,8 @@ class Daemon:
                 kind = A.PRINT_TYPE if a.text.startswith("Membership id is") else A.MEMB
                 self.alarm(a.priority, kind, a.text)
             else:
-                if isinstance(a, RegularConfiguration) and self.mlog is not None:
-                    self._memb_log(a)
+                if isinstance(a, RegularConfiguration):
+                    self._on_regular(a)
                 for g in layer.on_ring(a):
                     self._group_action(g)
         self._arm_timer()
@@ -303,6 +304,14 @@ class Daemon:
 
     def log_session(self, text: str) -> None:
         self.alarm(A.INFO, A.SESSION, text)
+
+    def _on_regular(self, a: RegularConfiguration) -> None:
+        """What the original prints and logs at every regular membership."""
+        if self.logger is not None:
+            for rec in conf_print(self.config.segments, self.name):
+                self.logger.emit(rec)
+        if self.mlog is not None:
+            self._memb_log(a)
 
     def _memb_log(self, a: RegularConfiguration) -> None:
         assert self.mlog is not None

@@ -49,7 +49,7 @@ _LE_HEAD = struct.Struct("<I32siIi")
 _BE_HEAD = struct.Struct(">I32siIi")
 _U32LE = struct.Struct("<I")
 
-ERROR, WARNING, INFO, PDEBUG = 4, 3, 2, 1
+PRINT, ERROR, WARNING, INFO, PDEBUG = 6, 4, 3, 2, 1  # EventPriority numbers (6 = always)
 
 
 class GState(IntEnum):
@@ -567,6 +567,18 @@ class GroupLayer:
             return out
         return [Log(ERROR, f"G_handle_reg_memb in {self.state.name}: ignored")]
 
+    def dump(self) -> list[GroupAction]:
+        """The original's G_print after a state exchange: every group and its members."""
+        lines = ["++++++++++++++++++++++\n", f"Num of groups: {len(self.groups)}\n"]
+        for i, gname in enumerate(sorted(self.groups), 1):
+            grp = self.groups[gname]
+            name = gname.decode("latin-1")
+            lines.append(f"[{i}] group {name} with {grp.size()} members:\n")
+            for d in self._sorted_daemons(grp):
+                lines += [f"\t[{k}] {m.decode('latin-1')}\n" for k, m in enumerate(d.members, 1)]
+            lines.append("----------------------\n")
+        return [Log(PRINT, line) for line in lines]
+
     def _eliminate_partitioned(self, grp: _Group, by_trans: bool) -> bool:
         gone = [
             d
@@ -697,6 +709,7 @@ class GroupLayer:
         self._num_daemons_gathered = 0
         self._bufs = []
         self._bufs_fresh = False
+        out += self.dump()
         was_ggt = self.state == GState.GGT
         self.state = GState.GOP
         out.append(SetDeliveryThreshold(DeliveryThreshold.ALL))

@@ -24,7 +24,7 @@ from spread.groups.layer import (
     Submit,
     UseGroupsQueue,
 )
-from spread.ring.api import RingId
+from spread.ring.api import Log, RingId
 from spread.wire import client as wire
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "client"
@@ -221,6 +221,15 @@ def test_merge_holds_clients_and_only_synced_set_leaders_send_groups() -> None:
     assert body.my_vs_set_index == 1
     assert _body(c.out[(D3, 1)][-1]).my_vs_set_index == 0
     assert c.layer("d2").groups[b"g"].size() == 2  # d2 learned the whole state
+    dump = [a.text for v, a in c.other if v == D2 and isinstance(a, Log) and a.priority == 6]
+    assert dump == [
+        "++++++++++++++++++++++\n",
+        "Num of groups: 1\n",
+        "[1] group g with 2 members:\n",
+        "\t[1] #a#d1\n",
+        "\t[1] #c#d3\n",
+        "----------------------\n",
+    ]
 
 
 def test_cascading_transitional_after_complete_exchange_replays_it() -> None:
