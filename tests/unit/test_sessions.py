@@ -139,3 +139,8 @@ def test_junk_after_the_name_is_ignored_and_byte_31_forced_to_nul() -> None:
     frame[4 + 11 : 4 + 32] = b"\x7f" * 21  # junk after the NUL, and byte 31 set
     [(t, out)] = FrameReader("u1", "testvm").feed(bytes(frame))
     assert t & wire.KILL_MESS and out[35] == 0 and out[4:15] == b"#u1#testvm\0"
+
+
+def test_there_is_no_upper_version_limit() -> None:
+    h = decode_hello(bytes.fromhex("7f630001") + b"\x02zz", False)
+    assert isinstance(h, wire.Hello) and h.wants_auth and h.name == "zz"
