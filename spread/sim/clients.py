@@ -17,6 +17,7 @@ from spread.wire.client import (
     CAUSAL_MESS,
     FIFO_MESS,
     JOIN_MESS,
+    KILL_MESS,
     LEAVE_MESS,
     RELIABLE_MESS,
     SAFE_MESS,
@@ -35,6 +36,7 @@ SERVICES: dict[str, int] = {
     "SAFE": SAFE_MESS,
     "JOIN": JOIN_MESS,
     "LEAVE": LEAVE_MESS,
+    "KILL": KILL_MESS,
 }
 
 HEADER_SIZE = 48
@@ -64,6 +66,8 @@ def service_name(msg_type: int) -> str:
         return "JOIN"
     if msg_type & LEAVE_MESS:
         return "LEAVE"
+    if msg_type & KILL_MESS:
+        return "KILL"
     return "AGREED"  # membership requests without a service bit travel AGREED
 
 
@@ -126,6 +130,7 @@ class ClientMix:
         ("SAFE", 4),
         ("JOIN", 1),
         ("LEAVE", 1),
+        ("KILL", 1),  # a client's SP_disconnect: AGREED, to its own private group
     )
     large_fraction: float = 0.08  # multi-fragment messages (1432-byte packet bodies)
     max_large: int = 6000
@@ -146,8 +151,11 @@ class ClientSet:
         names = [n for n, _ in self.mix.weights]
         service = rng.choices(names, weights=[w for _, w in self.mix.weights])[0]
         msg_type = SERVICES[service]
+        sender = f"#c{rng.randint(1, 3)}#d{self.daemon}"
         if service in ("JOIN", "LEAVE"):
             groups: tuple[str, ...] = (rng.choice(self.GROUPS),)
+        elif service == "KILL":
+            groups = (sender,)
         else:
             groups = tuple(rng.sample(self.GROUPS, rng.randint(1, 2)))
         if rng.random() < self.mix.large_fraction:
@@ -156,7 +164,6 @@ class ClientSet:
             size = rng.randint(TAG_SIZE, 200)
         self.counter += 1
         msg_id = MsgId(self.daemon, self.incarnation, self.counter)
-        sender = f"#c{rng.randint(1, 3)}#d{self.daemon}"
         message = build_message(
             msg_type, sender, groups, rng.randint(0, 20), tag_payload(msg_id, size)
         )
