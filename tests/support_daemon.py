@@ -116,6 +116,7 @@ def start_daemon(
     max_session_messages: int | None = None,
     extra_conf: str = "",
     peers: tuple[tuple[str, str], ...] = (),
+    membership_log: bool = False,
 ) -> RunningDaemon:
     """`extra_conf` lines go before the segment; they and `peers` need the real command line."""
     port = free_port()
@@ -124,6 +125,8 @@ def start_daemon(
     log = tmp_path / f"daemon-{port}.log"
     if cli_ready() and VENV_SPREAD.exists():
         cmd = [str(VENV_SPREAD), "-n", name, "-c", str(conf)]
+        if membership_log:
+            cmd[1:1] = ["-l", "y"]
     else:
         cmd = [sys.executable, "-m", "spread.daemon", name, str(port), "127.0.0.1"]
         if max_session_messages:

@@ -191,10 +191,11 @@ class Daemon:
             s.close_now()
 
     def _closed(self, s: ClientSession) -> None:
+        queued = len(s.out) + len(s.backlog)  # the original logs its write-queue length
         s.close_now()
         if self.mlog is not None:
             name = s.name.decode("latin-1")
-            self.mlog.write(log_disconnect(int(time.time()), 0, s.fd, s.peer, name, s.num_mess))
+            self.mlog.write(log_disconnect(int(time.time()), 0, s.fd, s.peer, name, queued))
 
     # ---- the hot path ---------------------------------------------------------------------
 
@@ -202,7 +203,6 @@ class Daemon:
         now = self.loop.time()
         submit = self.engine.submit
         for t, msg in frames:
-            s.num_mess += 1
             if t & KILL_MESS:
                 self._closed(s)
                 self._ring(submit(now, msg))

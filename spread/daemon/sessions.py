@@ -58,7 +58,6 @@ class ClientSession(asyncio.Protocol):
         self.dirty = False
         self.backlog: deque[bytes] = deque()  # held while the transport is full
         self.paused = False
-        self.num_mess = 0
 
     # ---- asyncio callbacks ----------------------------------------------------------------
 

@@ -71,3 +71,22 @@ def test_configured_peer_brings_in_the_real_ring_engine(tmp_path: Path) -> None:
         c.disconnect()
     finally:
         assert d.stop() == 0
+
+
+def test_membership_log_file_records_start_ring_and_sessions(tmp_path: Path) -> None:
+    if not cli_ready():
+        pytest.skip("-l y is the command line's option")
+    d = start_daemon(tmp_path, membership_log=True)
+    try:
+        c = Client(d, "logged")
+        c.mcast(["nobody"], b"x")
+        c.disconnect()
+    finally:
+        assert d.stop() == 0
+    lines = (tmp_path / "testvm").read_text().splitlines()
+    kinds = [line[0] for line in lines]
+    assert kinds[:2] == ["B", "M"] and "C" in kinds and "D" in kinds
+    connect = next(line for line in lines if line.startswith("C") and "logged" in line)
+    disconnect = next(line for line in lines if line.startswith("D") and "logged" in line)
+    assert connect.split()[-1] == "logged"
+    assert disconnect.split()[-1] == "0"  # messages still queued to it: none
