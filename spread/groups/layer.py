@@ -718,7 +718,16 @@ class GroupLayer:
         return out
 
     def _payload_to_groups(self, p: bytes, big: bool) -> list[int]:
-        """Merge one stored GROUPS payload into my groups (G_mess_to_groups); its synced set."""
+        """Merge one stored GROUPS payload into my groups (G_mess_to_groups); its synced set.
+
+        A payload cut short (a peer's bug) merges what is whole and drops the rest.
+        """
+        try:
+            return self._merge_payload(p, big)
+        except (struct.error, IndexError):
+            return []
+
+    def _merge_payload(self, p: bytes, big: bool) -> list[int]:
         e = ">" if big else "<"
         at = 8
         sset: list[int] = []

@@ -415,3 +415,22 @@ def test_every_component_agrees_on_the_members_local_to_it(script: list[tuple]) 
                             and m[4:36] == wire.encode_name(g)
                         ]
                         assert wire.decode_message(notes[-1])[0].groups == tuple(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cut=st.integers(0, 400), flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255))))
+def test_damaged_groups_payload_never_breaks_the_layer(cut: int, flips: list) -> None:
+    c = _three()
+    held = _merge_without_delivery(c)
+    for origin, msg in held:
+        body = bytearray(msg[48:])
+        if origin == D3:
+            for at, b in flips:
+                if 8 <= at < len(body):  # keep the ring id so the message is taken
+                    body[at] = b
+            body = body[: max(9, cut)]
+        head = bytearray(msg[:48])
+        head[44:48] = struct.pack("<i", len(body))
+        for vid in V:
+            c._apply(vid, c.layers[vid].on_deliver(bytes(head) + bytes(body)))
+    assert all(c.layers[v].state == GState.GOP for v in V)
