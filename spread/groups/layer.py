@@ -244,6 +244,8 @@ class GroupLayer:
 
     def on_deliver(self, message: bytes) -> list[GroupAction]:
         """One client-level message at its place in the total order."""
+        if len(message) < 48:
+            return [Log(ERROR, f"G: a {len(message)}-byte message has no header, ignored")]
         big = not (message[0] & 0x80 and message[3] & 0x80)
         if big:
             message = to_little_endian(message)

@@ -183,3 +183,14 @@ def test_group_state_follows_a_plain_model(steps: list[tuple[str, int, str]]) ->
             k.decode(): sorted(int(m[2:-7]) for m in grp.daemons[VID].members)
             for k, grp in layer.groups.items()
         } == {g: sorted(m) for g, m in model.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_delivered_bytes_leave_the_layer_standing(junk: bytes) -> None:
+    """What a buggy peer daemon could get ordered: never an exception, state stays usable."""
+    layer = _layer((1, "u1", True))
+    _join(layer, "u1", "g")
+    layer.on_deliver(junk)
+    msg = _mcast("u1", ["g"])
+    assert _sends(layer.on_deliver(msg)) in ([([1], msg)], [])
