@@ -13,7 +13,7 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING
 
-from spread.groups.bits import KILL_MESS, REJECT_AUTH, REJECT_NOT_UNIQUE
+from spread.groups.bits import REJECT_AUTH, REJECT_NOT_UNIQUE
 from spread.groups.session import (
     CLOSE,
     BadFrame,
@@ -274,6 +274,3 @@ class ClientSession(asyncio.Protocol):
         self.backlog.clear()
         if self.transport is not None:
             self.transport.abort()
-
-    def is_kill(self, t: int) -> bool:
-        return bool(t & KILL_MESS)
