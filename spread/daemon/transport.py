@@ -21,17 +21,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from spread.config import alarm as A
 from spread.config.model import IfType, IpAddress, SpreadConfig
 from spread.ring.api import Action, Channel, RingEngine, SendDatagram
 
 log = logging.getLogger("spread.daemon.transport")
 
 DatagramCallback = Callable[[Channel, str, bytes], None]
+AlarmFn = Callable[[int, int, str], None]  # (priority, alarm types, text): Daemon.alarm
 
 RECV_SIZE = 65536  # the engine checks sizes; a UDP datagram is never larger
 READ_BATCH = 64  # datagrams read per wake-up before letting the loop breathe
 DRAIN_LIMIT = 1024  # data datagrams handed in ahead of one token, at most
 _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
+_LEVELS = {A.DEBUG: logging.DEBUG, A.INFO: logging.INFO, A.WARNING: logging.WARNING}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,10 @@ class UdpTransport:
         on_datagram: DatagramCallback,
         *,
         ignore_join_errors: bool = False,
+        alarm: AlarmFn | None = None,
     ) -> None:
         self.loop = loop
+        self.alarm = alarm
         self.me = me
         self.bindings = list(bindings)
         self.on_datagram = on_datagram
@@ -133,9 +138,20 @@ class UdpTransport:
         self._scope = me.scope_id if me.family == 6 else 0
         self._logged_errnos: Counter[int] = Counter()
 
+    def _say(self, priority: int, types: int, text: str) -> None:
+        """The daemon's log (its Alarm types and priorities) when wired, else `logging`."""
+        if self.alarm is not None:
+            self.alarm(priority, types, text)
+        else:
+            log.log(_LEVELS.get(priority, logging.ERROR), text)
+
     @classmethod
     def for_config(
-        cls, loop: asyncio.AbstractEventLoop, config: SpreadConfig, on_datagram: DatagramCallback
+        cls,
+        loop: asyncio.AbstractEventLoop,
+        config: SpreadConfig,
+        on_datagram: DatagramCallback,
+        alarm: AlarmFn | None = None,
     ) -> UdpTransport:
         my = config.my
         if my is None:
@@ -146,6 +162,7 @@ class UdpTransport:
             plan_bindings(config),
             on_datagram,
             ignore_join_errors=config.ignore_multicast_join_errors,
+            alarm=alarm,
         )
 
     # ---- opening and closing ---------------------------------------------------------------
@@ -176,8 +193,9 @@ class UdpTransport:
                     "::", b.port, 0, 0)
             else:
                 addr = b.address.sockaddr(b.port)
-            log.info("Net_init: binding %s channel to [%s]:%u",
-                     "token" if b.channel == Channel.TOKEN else "bcast", addr[0], b.port)
+            kind = "token" if b.channel == Channel.TOKEN else "bcast"
+            self._say(A.INFO, A.NETWORK,
+                      f"Net_init: binding {kind} recv channel to [{addr[0]}]:{b.port}")
             sock.bind(addr)
             for g in b.joins:
                 try:
@@ -186,8 +204,9 @@ class UdpTransport:
                     if not self.ignore_join_errors:
                         raise OSError(e.errno, f"error joining multicast group {g.ntop}: "
                                                f"{e.strerror}") from e
-                    log.error("Net_init: error joining multicast group %s: %s; "
-                              "Won't send/recv to/from this segment address!", g.ntop, e)
+                    self._say(A.ERROR, A.NETWORK,
+                              f"Net_init: error joining multicast group {g.ntop}: {e}; "
+                              "Won't send/recv to/from this segment address!")
         except BaseException:
             sock.close()
             raise
@@ -206,7 +225,8 @@ class UdpTransport:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
             sock.bind(self.me.sockaddr(0))  # receivers check that the source is My's IP
-            log.info("Net_init: creating send channel bound to %s", self.me.ntop)
+            self._say(A.INFO, A.NETWORK,
+                      f"Net_init: creating send channel bound to {self.me.ntop}")
         except BaseException:
             sock.close()
             raise
@@ -268,6 +288,9 @@ class UdpTransport:
                 counters["callback_error"] += 1
                 log.exception("datagram handler failed on a %d-byte datagram from %s",
                               len(data), host)
+                if self.alarm is not None:
+                    self.alarm(A.ERROR, A.NETWORK, f"Net_recv: internal error on a "
+                               f"{len(data)}-byte datagram from {host}; dropped")
 
     def send(self, action: SendDatagram) -> bool:
         """Send one datagram now; False (and counted) if it had to be dropped."""
@@ -297,8 +320,8 @@ class UdpTransport:
         self._logged_errnos[e.errno or 0] += 1
         if n % 1000 == 0:
             where = f" to [{ip}]:{port}" if ip else ""
-            log.error("DL_%s: error %s '%s'%s (seen %d times)", what, e.errno, e.strerror,
-                      where, n + 1)
+            self._say(A.ERROR, A.DATA_LINK,
+                      f"DL_{what}: error {e.errno} '{e.strerror}'{where} (seen {n + 1} times)")
 
 
 # ---- wiring into the daemon ------------------------------------------------------------------
@@ -379,7 +402,8 @@ def attach_engine(
         daemon._ring(wrapped.on_datagram(loop.time(), channel, src_ip, data))
         daemon._flush()
 
-    transport = UdpTransport.for_config(loop, config, on_datagram)
+    transport = UdpTransport.for_config(loop, config, on_datagram,
+                                        getattr(daemon, "alarm", None))
     wrapped = SendingEngine(inner, transport)
     transport.open()
     daemon.engine = wrapped

@@ -391,3 +391,28 @@ def test_ipv6_datagrams_arrive_with_the_plain_source_address() -> None:
     except OSError as e:  # a host without IPv6 loopback
         pytest.skip(f"no IPv6 loopback: {e}")
     assert got == [(Channel.TOKEN, "::1", b"v6")]
+
+
+def test_socket_lines_and_send_errors_go_to_the_daemons_log_without_flooding_it() -> None:
+    async def main() -> list[tuple[int, int, str]]:
+        loop = asyncio.get_running_loop()
+        port = _free_port_pair()
+        lines: list[tuple[int, int, str]] = []
+        t = UdpTransport(loop, _ip("127.0.0.1"),
+                         [Binding(Channel.DATA, _ip("127.0.0.1"), port, False)],
+                         lambda *x: None, alarm=lambda p, k, s: lines.append((p, k, s)))
+        t.open()
+        real = t.send_sock
+        t.send_sock = _FullSocket(errno.ENETUNREACH)  # type: ignore[assignment]
+        for _ in range(5):
+            t.send(SendDatagram("192.0.2.9", 4803, b"x"))
+        t.send_sock = real
+        t.close()
+        return lines
+
+    lines = asyncio.run(main())
+    texts = [s for _, _, s in lines]
+    assert any(s.startswith("Net_init: binding bcast recv channel to [127.0.0.1]") for s in texts)
+    assert any(s == "Net_init: creating send channel bound to 127.0.0.1" for s in texts)
+    errors = [(p, s) for p, _, s in lines if "DL_send" in s]
+    assert len(errors) == 1 and errors[0][0] == 4 and "[192.0.2.9]:4803" in errors[0][1]
