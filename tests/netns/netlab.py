@@ -139,6 +139,11 @@ class Host:
         self.lab.procs.append(p)
         return p
 
+    def add_address(self, cidr: str) -> None:
+        """Another address on eth0 (IPv6 without duplicate detection, so usable at once)."""
+        extra = ["nodad"] if ":" in cidr else []
+        _ip("-n", self.netns, "addr", "add", cidr, "dev", "eth0", *extra)
+
     def partition(self) -> None:
         """Cut this host off the bridge (its veth's hub end down)."""
         _ip("-n", self.lab.hub, "link", "set", self.hub_if, "down")

@@ -83,6 +83,27 @@ def test_ring_forms_over_multicast_and_with_explicit_daemon_interfaces(
             assert "225.0.1.1" in groups, groups
 
 
+def test_ring_forms_over_ipv6_with_a_multicast_segment(lab: NetLab) -> None:
+    """IPv6 sockets: wildcard [::] binds, ff12::1234 joined, sends from fd00::N with the
+    interface's scope id."""
+    hosts = [lab.add_host(f"h{i}", i) for i in (1, 2)]
+    for i, h in enumerate(hosts, 1):
+        h.add_address(f"fd00::{i}/64")
+    timeouts = conf_text(["d1"]).split("Spread_Segment")[0]
+    body = timeouts + "Spread_Segment [ff12::1234]:24903 {\n\td1\t[fd00::1]\n\td2\t[fd00::2]\n}\n"
+    daemons = [start_daemon(h, f"d{i}", body) for i, h in enumerate(hosts, 1)]
+    clients = [client(h, f"u{i}") for i, h in enumerate(hosts, 1)]
+    for c in clients:
+        c.mbox.join(GROUP)
+    for c in clients:
+        c.until(is_memb(GROUP, 2), FORM)
+    got = traffic(clients, 5)
+    assert got[0] == got[1] and len(got[0]) == 10
+    for h in hosts:
+        assert "ff12::1234" in h.run("ip", "-6", "maddr", "show", "dev", "eth0").stdout
+    assert all(d.alive() for d in daemons)
+
+
 def test_kill9_of_a_daemon_gives_transition_then_network_membership(lab: NetLab) -> None:
     daemons, (c1, _c2), (before, _) = _ring(lab, 2)
     daemons[1].kill9()
