@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -39,20 +40,8 @@ def system_local_addresses() -> list[IpAddress]:
     original's getifaddrs pass does) plus whatever the host name resolves to."""
     out: list[IpAddress] = []
     try:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            for msg in ipr.get_addr():
-                fam = msg["family"]
-                text = msg.get_attr("IFA_ADDRESS") or msg.get_attr("IFA_LOCAL")
-                if not text:
-                    continue
-                if fam == socket.AF_INET:
-                    out.append(IpAddress(4, socket.inet_pton(socket.AF_INET, text)))
-                elif fam == socket.AF_INET6:
-                    out.append(IpAddress(6, socket.inet_pton(socket.AF_INET6, text),
-                                         msg["index"]))
-    except Exception:  # no netlink (sandbox, other OS): fall back on what sockets can tell
+        out += netlink_addresses()
+    except OSError:  # no netlink (sandbox, other OS): fall back on what /proc can tell
         out += _proc_ipv6_addresses()
         out.append(IpAddress(4, socket.inet_pton(socket.AF_INET, "127.0.0.1")))
     try:
@@ -66,6 +55,57 @@ def system_local_addresses() -> list[IpAddress]:
     except OSError:
         pass
     return out
+
+
+_NLMSG = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+_RTM_NEWADDR, _RTM_GETADDR, _NLMSG_DONE, _NLMSG_ERROR = 20, 22, 3, 2
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+
+
+def netlink_addresses() -> list[IpAddress]:
+    """One RTM_GETADDR dump over a plain netlink socket: every address of every interface,
+    labelled or not (what getifaddrs sees). Done by hand because importing pyroute2 for this
+    one question would cost the long-running daemon about 10 MB of resident memory."""
+    found: list[IpAddress] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+        nl.settimeout(2.0)
+        request = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+        nl.send(_NLMSG.pack(_NLMSG.size + len(request), _RTM_GETADDR, _NLM_F_REQUEST_DUMP, 1, 0)
+                + request)
+        while True:
+            data = nl.recv(65536)
+            pos = 0
+            while pos + _NLMSG.size <= len(data):
+                length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, pos)
+                if length < _NLMSG.size or pos + length > len(data):
+                    return found
+                if mtype in (_NLMSG_DONE, _NLMSG_ERROR):
+                    return found
+                if mtype == _RTM_NEWADDR:
+                    found += _addresses_of(data[pos + _NLMSG.size:pos + length])
+                pos += (length + 3) & ~3
+
+
+def _addresses_of(body: bytes) -> list[IpAddress]:
+    family, _plen, _flags, _scope, index = _IFADDRMSG.unpack_from(body)
+    attrs: dict[int, bytes] = {}
+    pos = _IFADDRMSG.size
+    while pos + _RTATTR.size <= len(body):
+        alen, atype = _RTATTR.unpack_from(body, pos)
+        if alen < _RTATTR.size:
+            break
+        attrs[atype] = body[pos + _RTATTR.size:pos + alen]
+        pos += (alen + 3) & ~3
+    # IPv4 point-to-point links put the peer in IFA_ADDRESS: our own address is IFA_LOCAL.
+    raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
+    if family == socket.AF_INET and raw and len(raw) == 4:
+        return [IpAddress(4, raw)]
+    if family == socket.AF_INET6 and raw and len(raw) == 16:
+        return [IpAddress(6, raw, index)]
+    return []
 
 
 def _proc_ipv6_addresses() -> list[IpAddress]:
