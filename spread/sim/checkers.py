@@ -270,9 +270,26 @@ class EvsChecker:
         me.epoch = _Epoch(ring, members, now)
         self._timing_on_regular(inc, members)
 
+    def _comparable(self, ep: _Epoch) -> frozenset[MsgId]:
+        """What daemons moving together must agree on.
+
+        (UN)RELIABLE messages from daemons outside the transitional configuration are left
+        out: one daemon may have delivered such a message early, on receipt, while its peer
+        skips the retransmitted copy at install because it lies after the first hole and its
+        originator is not in the commit set (§7.6, §8.8 step 3). The original does the same.
+        """
+        if ep.trans is None:
+            return frozenset(ep.delivered)
+        stay = set(ep.trans)
+        return frozenset(
+            m
+            for m in ep.delivered
+            if is_ordered(self.types[m]) or self.vids[m.origin] in stay
+        )
+
     def _close_epoch(self, inc: Inc, ep: _Epoch, new_ring: RingId) -> None:
         assert ep.ring is not None
-        got = frozenset(ep.delivered)
+        got = self._comparable(ep)
         # Daemons that move together deliver the same set in the old configuration.
         peers = self.moved[(ep.ring, new_ring)]
         for other, other_got in peers.items():

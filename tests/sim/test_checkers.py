@@ -202,3 +202,29 @@ def test_crashed_member_is_excused_from_later_deliveries() -> None:
         ch.on_regular(3.0, (d, 0), RingId(101, 12), (101, 102))
     ch.finish(9.0)
     assert ch.violations == []
+
+
+def _move_together(ch: EvsChecker, got: dict[int, list[tuple[MsgId, int]]]) -> None:
+    for d, msgs in got.items():
+        for m, t in msgs:
+            ch.on_deliver(2.0, (d, 0), m, t)
+        ch.on_transitional(3.0, (d, 0), RingId(101, 11), (101, 102))
+        ch.on_regular(3.0, (d, 0), RingId(101, 12), (101, 102))
+
+
+def test_early_reliable_from_a_departed_daemon_may_differ_as_in_the_original() -> None:
+    ch = fresh()
+    a, b = submit(ch, 2, 1, RELIABLE_MESS), submit(ch, 2, 2, RELIABLE_MESS)
+    _move_together(ch, {0: [(a, RELIABLE_MESS)], 1: [(b, RELIABLE_MESS)]})
+    assert ch.violations == []
+
+
+@pytest.mark.parametrize(("origin", "msg_type"), [(2, AGREED_MESS), (0, RELIABLE_MESS)])
+def test_daemons_moving_together_must_agree_otherwise(origin: int, msg_type: int) -> None:
+    # An ordered message from anyone, or a RELIABLE one from a daemon that stays.
+    ch = fresh()
+    m = submit(ch, origin, 1, msg_type)
+    if origin == 2:
+        ch.on_deliver(2.0, (2, 0), m, msg_type)
+    _move_together(ch, {0: [(m, msg_type)], 1: []})
+    assert "same-set" in {v.check for v in ch.violations}
