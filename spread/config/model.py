@@ -229,6 +229,13 @@ class SpreadConfig:
         return not self.wide_area_network
 
     @property
+    def ring_runs_accelerated(self) -> bool:
+        """The ordering protocol 5.0.1 really runs: flow control copies the flag in FC_init(),
+        before Memb_init() applies the "not WAN" default above, so only a written
+        `AcceleratedRing = yes` turns it on. C peers of a default config run the original ring."""
+        return bool(self.accelerated_ring_set)
+
+    @property
     def timeouts(self) -> Timeouts:
         if not self.timeouts_set:
             return WAN_TIMEOUTS if self.wide_area_network else LAN_TIMEOUTS
@@ -289,6 +296,6 @@ class SpreadConfig:
             ),
             window=self.window,
             personal_window=self.personal_window,
-            accelerated_ring=self.accelerated_ring,
+            accelerated_ring=self.ring_runs_accelerated,
             accelerated_window=self.accelerated_window,
         )

@@ -10,7 +10,6 @@ It must not know packet layouts or protocol rules: the engine validates everythi
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import logging
 import socket
@@ -377,12 +376,9 @@ def make_engine(config: SpreadConfig, loop: asyncio.AbstractEventLoop) -> RingEn
     """The real ring engine for this configuration, its wall clock tied to the loop's clock."""
     from spread.ring.engine import Engine
 
-    ring = config.to_ring_config()
-    # 5.0.1 runs the accelerated ring only when AcceleratedRing is written in the file:
-    # FC_init() copies the flag before Memb_init() applies the "not WAN" default
-    # (docs/ring-engine.md). A C peer otherwise asks for a retransmission every round.
-    ring = dataclasses.replace(ring, accelerated_ring=bool(config.accelerated_ring_set))
-    return Engine(ring, wall_offset=time.time() - loop.time())
+    # to_ring_config() runs the accelerated ring only when the file asks for it, as 5.0.1
+    # does (SpreadConfig.ring_runs_accelerated); a C peer asks for retransmissions otherwise.
+    return Engine(config.to_ring_config(), wall_offset=time.time() - loop.time())
 
 
 def attach_engine(

@@ -287,3 +287,16 @@ def test_loading_mutated_files_with_any_name_raises_only_config_error(name, extr
             assert str(e)
         else:
             assert c.my is not None
+
+
+@pytest.mark.parametrize(("line", "reported", "runs"), [
+    ("", True, False),
+    ("AcceleratedRing = yes\n", True, True),
+    ("AcceleratedRing = no\n", False, False),
+])
+def test_ring_runs_accelerated_only_when_the_file_says_so(conf, line, reported, runs) -> None:
+    """5.0.1's flow control copies AcceleratedRing before the LAN default is applied, so a
+    default config reports "accelerated" yet runs the original ring on the wire."""
+    config = load_config(conf(TWO + line), None, local_addresses=local)
+    assert config.accelerated_ring is reported
+    assert config.to_ring_config().accelerated_ring is runs
