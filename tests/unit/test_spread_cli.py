@@ -300,3 +300,17 @@ def test_ring_runs_accelerated_only_when_the_file_says_so(conf, line, reported, 
     config = load_config(conf(TWO + line), None, local_addresses=local)
     assert config.accelerated_ring is reported
     assert config.to_ring_config().accelerated_ring is runs
+
+
+def test_local_addresses_are_the_same_inside_a_running_event_loop() -> None:
+    """The daemon may look up its addresses from inside asyncio (e.g. a future reload)."""
+    import asyncio
+
+    from spread.config.load import system_local_addresses
+
+    async def inside() -> list[IpAddress]:
+        return system_local_addresses()
+
+    outside = system_local_addresses()
+    assert any(a.family == 4 and a.packed == b"\x7f\x00\x00\x01" for a in outside)
+    assert asyncio.run(inside()) == outside
