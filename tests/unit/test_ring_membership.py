@@ -26,6 +26,7 @@ from spread.wire.daemon import (
     DataPacket,
     Form1,
     Join,
+    Refer,
     Token,
     arq_of,
     decode,
@@ -447,3 +448,28 @@ def test_ring_ids_keep_increasing_when_rings_form_within_one_wall_second() -> No
     times = [i.time for i in ids]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert times[0] > 1_795_573_000  # Last_time_used pushed them past the wall clock
+
+
+def test_a_ring_member_refers_an_outside_joiner_to_its_leader() -> None:
+    cfg = make_configs([["a1"], ["b1", "b2"]])
+    h = Harness(cfg)
+    a1, b1, b2 = list(cfg)
+    h.start(a1, 0.0)
+    h.start(b2, 0.05)
+    h.run_until(10.0)
+    assert h.regular(a1)[-1].members == (a1, b2)
+    n = len(h.sent)
+    h.start(b1, 10.0)
+    h.run_until(20.0)
+    refers = [
+        (s.src, s.dst, decode(s.datagram.payload, Channel.DATA))
+        for s in h.sent[n:]
+        if s.datagram.port in (4803, 4813) and len(s.datagram.payload) == 40
+    ]
+    refers = [(src, dst, p) for src, dst, p in refers if isinstance(p, Refer)]
+    assert refers, "b2 must answer b1's JOIN with a REFER"
+    src, dst, p = refers[0]
+    assert (src, dst) == (b2, (b1,))
+    assert (p.header.memb_id.proc_id, p.header.memb_id.time) == (a1, 2)  # (leader, RING_REP)
+    for v in (a1, b1, b2):
+        assert h.regular(v)[-1].members == (a1, b1, b2)
