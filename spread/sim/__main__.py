@@ -10,6 +10,7 @@ with its first violations and the command that replays it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -46,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-timing", action="store_true", help="skip the crash timing check")
     p.add_argument("--lookup", type=float, help="Lookup timeout (default 30 s)")
     p.add_argument("--engine", default=DEFAULT_ENGINE, help="module:attr of the engine")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="worker processes (default: CPUs, at most 8); results do not depend on it",
+    )
     p.add_argument("--show", type=int, default=3, help="violations shown per failing seed")
     p.add_argument("--progress", action="store_true", help="progress on stderr")
     return p
