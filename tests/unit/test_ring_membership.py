@@ -473,3 +473,23 @@ def test_a_ring_member_refers_an_outside_joiner_to_its_leader() -> None:
     assert (p.header.memb_id.proc_id, p.header.memb_id.time) == (a1, 2)  # (leader, RING_REP)
     for v in (a1, b1, b2):
         assert h.regular(v)[-1].members == (a1, b1, b2)
+
+
+def test_a_foreign_data_packet_makes_the_leader_look_for_the_other_ring_at_once() -> None:
+    cfg = make_configs(["d1", "d2", "d3"])
+    h = Harness(cfg)
+    d1, d2, d3 = list(cfg)
+    for i, v in enumerate((d1, d2, d3)):
+        h.start(v, 0.1 * i)
+    h.run_until(5.0)
+    h.cut(d1, d3)
+    h.cut(d2, d3)
+    h.run_until(12.0)
+    h.heal()
+    lookup_due = h.engines[d1].timers.deadline("lookup")
+    assert lookup_due is not None and lookup_due / 1e6 > 30.0
+    h.engines[d3].set_delivery_threshold(DeliveryThreshold.ALL)
+    h.submit(d3, client_message(AGREED_MESS, b"hello from the other ring"))
+    h.run_until(17.0)  # long before the lookup timer
+    for v in (d1, d2, d3):
+        assert h.regular(v)[-1].members == (d1, d2, d3)
