@@ -23,6 +23,7 @@ from spread.ring.harness import Harness, client_message, make_configs
 from spread.wire.client import AGREED_MESS, SAFE_MESS
 from spread.wire.daemon import (
     ROUTED_TYPE,
+    Alive,
     DataPacket,
     Form1,
     Join,
@@ -493,3 +494,32 @@ def test_a_foreign_data_packet_makes_the_leader_look_for_the_other_ring_at_once(
     h.run_until(17.0)  # long before the lookup timer
     for v in (d1, d2, d3):
         assert h.regular(v)[-1].members == (d1, d2, d3)
+
+
+def test_crash_and_restart_send_the_captured_alive_and_join_packets() -> None:
+    """B3: the survivor's singleton gather (SEG_REP JOINs keep rep_index 1 from its last
+    FORM1), the restarted daemon's SEG_REP JOINs and the RING_REP answers, byte for byte."""
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    ip = {d1: "192.0.2.1", d2: "192.0.2.2"}
+    captured: dict[int, set[bytes]] = {d1: set(), d2: set()}
+    for u in read_udp(VECTORS / "B3_kill9_restart.pcap"):
+        if u.dst_port == 24903 and isinstance(decode(u.payload, Channel.DATA), Alive | Join):
+            captured[d1 if u.src_ip == ip[d1] else d2].add(u.payload)
+    h = Harness(cfgs, wall_offset=1_795_573_237.3)
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    h.run_until(5.0)
+    h.crash(d2)
+    n = len(h.sent)
+    h.run_until(12.0)
+    h.start(d2, 12.0)
+    h.run_until(16.0)
+    mine: dict[int, set[bytes]] = {d1: set(), d2: set()}
+    for s in h.sent[n:]:
+        if s.datagram.port == 24903 and isinstance(
+            decode(s.datagram.payload, Channel.DATA), Alive | Join
+        ):
+            mine[s.src].add(s.datagram.payload)
+    assert mine == captured
+    assert len(captured[d1]) == 4 and len(captured[d2]) == 3
