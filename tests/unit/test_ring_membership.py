@@ -523,3 +523,32 @@ def test_crash_and_restart_send_the_captured_alive_and_join_packets() -> None:
             mine[s.src].add(s.datagram.payload)
     assert mine == captured
     assert len(captured[d1]) == 4 and len(captured[d2]) == 3
+
+
+def test_partition_merge_lookup_sends_the_captured_join_packets() -> None:
+    """B4: both singleton leaders' lookup JOINs (scast, RING_REP, no members) and the
+    unicast JOINs of the gather that follows, byte for byte (the capture missed d2's own
+    ALIVE/JOINs during the partition: its bridge port was down)."""
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    ip = {d1: "192.0.2.1", d2: "192.0.2.2"}
+    captured: dict[int, set[bytes]] = {d1: set(), d2: set()}
+    for u in read_udp(VECTORS / "B4_partition_merge.pcap"):
+        if u.dst_port == 24903 and u.t > 30 and isinstance(decode(u.payload, Channel.DATA), Join):
+            captured[d1 if u.src_ip == ip[d1] else d2].add(u.payload)
+    h = Harness(cfgs, wall_offset=1_795_573_237.3)
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    h.run_until(5.0)
+    h.cut(d1, d2)
+    h.run_until(14.5)
+    h.heal()
+    n = len(h.sent)
+    h.run_until(50.0)
+    mine: dict[int, set[bytes]] = {d1: set(), d2: set()}
+    for s in h.sent[n:]:
+        if s.datagram.port == 24903 and isinstance(decode(s.datagram.payload, Channel.DATA), Join):
+            mine[s.src].add(s.datagram.payload)
+    assert mine == captured
+    for v in (d1, d2):
+        assert h.regular(v)[-1].members == (d1, d2)
