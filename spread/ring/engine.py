@@ -603,7 +603,7 @@ class Engine:
         if seq <= self.last_discarded:
             self.counters["duplicate"] += 1
             return
-        if seq - self.last_discarded >= PACKET_SLOTS:
+        if seq - self.last_discarded >= PACKET_SLOTS or seq > self._seq_bound():
             self._drop("seq_out_of_window")
             return
         if seq in self.packets:
@@ -621,6 +621,13 @@ class Engine:
             self._deliver_agreed()
         else:
             self._deliver_reliable(seq, 1)
+
+    def _seq_bound(self) -> int:
+        """The highest seq a correct ring can show me now. Senders stop at Aru + MAX_SEQ_GAP
+        and add at most a window per visit; Aru never runs more than a round ahead of my
+        My_aru. Anything beyond is forged or corrupt: accepting it would leave more than
+        MAX_SEQ_GAP holes, and FORM2 (which refuses that many) could never form a ring."""
+        return self.my_aru + MAX_SEQ_GAP + 2 * (self.window + self.personal_window)
 
     def _advance_my_aru(self) -> None:
         packets = self.packets
@@ -651,7 +658,7 @@ class Engine:
                 "trigger membership",
             )
             return
-        if h.seq - self.last_discarded >= PACKET_SLOTS:
+        if h.seq - self.last_discarded >= PACKET_SLOTS or h.seq > self._seq_bound():
             self._drop("seq_out_of_window")  # no sane ring is that far ahead of me
             return
         last = self.last_token

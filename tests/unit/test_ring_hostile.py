@@ -102,6 +102,13 @@ def test_a_packet_far_ahead_of_the_window_is_dropped_not_stored() -> None:
     h.inject(d2, Channel.TOKEN, e.topo.ip_of[pred], forged)
     assert e.counters["dropped_seq_out_of_window"] == 2
     assert e.highest_seq == 0
+    # inside the original's 8192-slot ring but beyond Aru + MAX_SEQ_GAP + windows: a ring
+    # holding it could never form again (FORM2 refuses more than 1600 holes)
+    bound = 1600 + 2 * (160 + 20)
+    h.inject(d2, Channel.DATA, "10.0.0.1", a_data_packet(h, d1, d2, bound + 1))
+    assert e.counters["dropped_seq_out_of_window"] == 3
+    h.inject(d2, Channel.DATA, "10.0.0.1", a_data_packet(h, d1, d2, bound))
+    assert e.highest_seq == bound  # the bound itself is still a legal seq
 
 
 def test_the_ring_keeps_working_after_garbage() -> None:
