@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-partitions", action="store_true")
     p.add_argument("--no-crashes", action="store_true")
     p.add_argument("--no-timing", action="store_true", help="skip the crash timing check")
+    p.add_argument(
+        "--no-groups", action="store_true", help="open delivery at once, no GROUPS exchange"
+    )
     p.add_argument("--lookup", type=float, help="Lookup timeout (default 30 s)")
     p.add_argument("--engine", default=DEFAULT_ENGINE, help="module:attr of the engine")
     p.add_argument(
@@ -82,6 +85,7 @@ def params_from(args: argparse.Namespace) -> SimParams:
         clock_offsets=args.clock_offset,
         engine=args.engine,
         timing=not args.no_timing,
+        groups=not args.no_groups,
     )
 
 

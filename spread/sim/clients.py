@@ -16,6 +16,7 @@ from spread.wire.client import (
     AGREED_MESS,
     CAUSAL_MESS,
     FIFO_MESS,
+    GROUPS_MESS,
     JOIN_MESS,
     KILL_MESS,
     LEAVE_MESS,
@@ -46,19 +47,30 @@ _TAG_FMT = "<4sHHI"  # tag, origin daemon index, incarnation, counter
 TAG_SIZE = struct.calcsize(_TAG_FMT)
 
 
+GROUP_LAYER = 0x8000  # incarnation bit: sent by the daemon's group layer, not a client
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class MsgId:
-    """Who made a message: daemon index, incarnation of that daemon, per-incarnation counter."""
+    """Who made a message: daemon index, incarnation, counter within that sender.
+
+    The group layer of an incarnation is a sender of its own (GROUP_LAYER bit): its GROUPS
+    messages are queued apart from client messages and may overtake them."""
 
     origin: int
     incarnation: int
     counter: int
 
     def __str__(self) -> str:
-        return f"d{self.origin}.{self.incarnation}:{self.counter}"
+        inc = self.incarnation
+        if inc & GROUP_LAYER:
+            return f"d{self.origin}.{inc & ~GROUP_LAYER}g:{self.counter}"
+        return f"d{self.origin}.{inc}:{self.counter}"
 
 
 def service_name(msg_type: int) -> str:
+    if msg_type & GROUPS_MESS:
+        return "GROUPS"
     for name in ("SAFE", "AGREED", "CAUSAL", "FIFO", "RELIABLE", "UNRELIABLE"):
         if msg_type & SERVICES[name]:
             return name
@@ -146,6 +158,7 @@ class ClientSet:
         self.incarnation = incarnation
         self.mix = mix
         self.counter = 0
+        self.groups_counter = 0
 
     def next_message(self, rng: random.Random) -> Submission:
         names = [n for n, _ in self.mix.weights]
@@ -167,4 +180,14 @@ class ClientSet:
         message = build_message(
             msg_type, sender, groups, rng.randint(0, 20), tag_payload(msg_id, size)
         )
+        return Submission(msg_id, msg_type, message)
+
+    def groups_message(self) -> Submission:
+        """The group layer's GROUPS message for a state exchange (§9.3): AGREED, sender =
+        the daemon name, no groups. Its body is our tag; the exchange it belongs to is kept
+        by the simulator, not in the bytes."""
+        self.groups_counter += 1
+        msg_id = MsgId(self.daemon, self.incarnation | GROUP_LAYER, self.groups_counter)
+        msg_type = GROUPS_MESS | AGREED_MESS
+        message = build_message(msg_type, f"d{self.daemon}", (), 0, tag_payload(msg_id, 40))
         return Submission(msg_id, msg_type, message)

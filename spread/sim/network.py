@@ -25,13 +25,21 @@ from spread.ring.api import (
     RingConfig,
     RingDaemon,
     RingEngine,
+    RingId,
     RingSegment,
     RingTimeouts,
     SendDatagram,
     TransitionalConfiguration,
 )
 from spread.sim.checkers import EvsChecker, Inc, label, ring_text
-from spread.sim.clients import ClientMix, ClientSet, parse_message, service_name
+from spread.sim.clients import (
+    GROUPS_MESS,
+    ClientMix,
+    ClientSet,
+    MsgId,
+    parse_message,
+    service_name,
+)
 from spread.sim.faults import Crash, Fault, Heal, Links, Partition, Restart, Schedule
 
 EngineFactory = Callable[[RingConfig, float], RingEngine]
@@ -43,7 +51,7 @@ CONF_HASH = 0x5EED5EED
 SPIN_LIMIT = 2000  # engine calls at one instant for one daemon before we call it a livelock
 
 # event kinds (ints keep the heap cheap)
-_DATAGRAM, _TIMER, _FAULT, _CLIENT, _START, _FINAL, _END = range(7)
+_DATAGRAM, _TIMER, _FAULT, _CLIENT, _START, _FINAL, _END, _GROUPS = range(8)
 
 
 def vid_of(name: str) -> int:
@@ -90,6 +98,8 @@ class _Daemon:
     clients: ClientSet | None = None
     spin_at: float = -1.0
     spins: int = 0
+    exchange: RingId | None = None  # the ring whose GROUPS exchange is under way
+    awaiting: set[int] = field(default_factory=set)  # VIDs whose GROUPS message is due
 
     @property
     def inc(self) -> Inc:
@@ -114,6 +124,7 @@ class SimSetup:
     links: Links = field(default_factory=Links)
     max_events: int = 3_000_000
     timing: bool = True
+    groups: bool = True  # emulate the group layer's GROUPS exchange after each configuration
 
 
 class Simulator:
@@ -154,6 +165,7 @@ class Simulator:
         self.end = setup.duration + setup.settle
         self.traffic_end = self.end - setup.drain
         self._fault_times = sorted(f.at for f in setup.schedule)
+        self.groups_ring: dict[MsgId, RingId] = {}
 
     # ---- plumbing ----------------------------------------------------------------------
 
@@ -192,6 +204,8 @@ class Simulator:
                 self._timer(data)  # type: ignore[arg-type]
             elif kind == _CLIENT:
                 self._client(data)  # type: ignore[arg-type]
+            elif kind == _GROUPS:
+                self._submit_groups(data)  # type: ignore[arg-type]
             elif kind == _FAULT:
                 self._fault(data)  # type: ignore[arg-type]
             elif kind == _START:
@@ -300,6 +314,8 @@ class Simulator:
             self.digest.update(f"D{self.now:.6f}{d.inc}{msg_id}".encode())
             self._log(who, f"DELIVER {service_name(msg_type):10} {msg_id}")
             self.checker.on_deliver(self.now, d.inc, msg_id, msg_type)
+            if msg_type & GROUPS_MESS:
+                self._group_layer_on_groups(d, msg_id)
             if a.origin_vid != self.vids[msg_id.origin] or a.service != msg_type:
                 self.checker._fail(
                     "integrity",
@@ -317,13 +333,49 @@ class Simulator:
             self.digest.update(f"R{self.now:.6f}{d.inc}{a.ring_id}{a.members}".encode())
             self._log(who, f"REGULAR      {ring_text(a.ring_id)} {self._names(a.members)}")
             self.checker.on_regular(self.now, d.inc, a.ring_id, a.members)
-            # We are the group layer: it opens delivery once the new configuration is in.
-            if d.engine is not None:
-                d.engine.set_delivery_threshold(DeliveryThreshold.ALL)
+            self._group_layer_on_regular(d, a)
         elif isinstance(a, Log):
             self._log(who, f"log[{a.priority}] {a.text}")
         else:
             self.checker._fail("engine-error", (d.inc,), f"unknown action {a!r}")
+
+    # ---- the group layer's part (§9): gate delivery around a GROUPS exchange -------------
+
+    def _group_layer_on_regular(self, d: _Daemon, a: RegularConfiguration) -> None:
+        """A new regular configuration: exchange GROUPS messages with every member, with
+        delivery at AGREED and client messages held, as the group layer does (GGATHER)."""
+        engine = d.engine
+        if engine is None:
+            return
+        if not self.setup.groups or d.clients is None:
+            engine.set_delivery_threshold(DeliveryThreshold.ALL)
+            return
+        engine.set_delivery_threshold(DeliveryThreshold.AGREED)
+        engine.use_groups_queue(True)
+        d.exchange, d.awaiting = a.ring_id, set(a.members)
+        sub = d.clients.groups_message()
+        self.groups_ring[sub.msg_id] = a.ring_id
+        self.checker.on_submit(self.now, d.inc, sub.msg_id, sub.msg_type)
+        self._log(label(d.inc), f"SUBMIT  GROUPS     {sub.msg_id} for {ring_text(a.ring_id)}")
+        # Submitted after this action list is handled, as the group layer would.
+        self._push(self.now, _GROUPS, (d.index, d.incarnation, sub.message))
+
+    def _group_layer_on_groups(self, d: _Daemon, msg_id: MsgId) -> None:
+        if d.exchange is None or self.groups_ring.get(msg_id) != d.exchange:
+            return  # from an older exchange: the group layer ignores it
+        d.awaiting.discard(self.vids[msg_id.origin])
+        if not d.awaiting and d.engine is not None:
+            d.exchange = None
+            d.engine.set_delivery_threshold(DeliveryThreshold.ALL)
+            d.engine.use_groups_queue(False)
+            self._log(label(d.inc), "GROUPS exchange complete: delivery open")
+
+    def _submit_groups(self, data: tuple[int, int, bytes]) -> None:
+        index, inc, message = data
+        d = self.daemons[index]
+        if d.engine is None or d.incarnation != inc:
+            return
+        self._call(d, lambda e: e.submit(self.now, message), "submit")
 
     def _names(self, vids: tuple[int, ...]) -> str:
         return self.checker._names(vids)

@@ -36,6 +36,7 @@ class SimParams:
     clock_offsets: float = 5.0
     engine: str = DEFAULT_ENGINE
     timing: bool = True
+    groups: bool = True
 
     def settle_time(self) -> float:
         return self.settle if self.settle is not None else self.timeouts.lookup + 20.0
@@ -76,6 +77,8 @@ def cli_args(params: SimParams) -> str:
         out.append("--no-crashes")
     if not params.timing:
         out.append("--no-timing")
+    if not params.groups:
+        out.append("--no-groups")
     return " ".join(out)
 
 
@@ -131,6 +134,7 @@ def run_seed(
         clock_offsets=params.clock_offsets,
         links=Links(),
         timing=params.timing,
+        groups=params.groups,
     )
     sim = Simulator(seed, setup, trace=trace, trace_packets=trace_packets, rng=rng)
     if attach is not None:

@@ -199,3 +199,24 @@ def test_schedule_comes_from_the_seed_alone() -> None:
     a = random_schedule(random.Random(9), 5, 20.0, FaultProfile())
     b = random_schedule(random.Random(9), 5, 20.0, FaultProfile())
     assert a == b and a
+
+
+def test_group_layer_gates_delivery_around_a_groups_exchange() -> None:
+    calls: dict[int, list[str]] = {}
+    oracle = Oracle()
+    base_factory = oracle.factory
+
+    def factory(config: RingConfig, wall_offset: float):  # type: ignore[no-untyped-def]
+        eng = base_factory(config, wall_offset)
+        log = calls.setdefault(eng.index, [])
+        eng.set_delivery_threshold = lambda t: log.append(t.name)  # type: ignore[method-assign]
+        eng.use_groups_queue = lambda on: log.append(f"queue={on}")  # type: ignore[method-assign]
+        return eng
+
+    params = SimParams(daemons=3, duration=8.0, settle=4.0, drain=2.0, rate=1.0)
+    res = run_seed(2, params, factory=factory, attach=oracle.attach, schedule=(), trace=True)
+    assert res.violations == []
+    for log in calls.values():
+        assert log == ["AGREED", "queue=True", "ALL", "queue=False"]
+    groups = [line for line in res.trace if "DELIVER GROUPS" in line]
+    assert len(groups) == 9  # each of 3 daemons delivers the GROUPS message of all 3
