@@ -172,6 +172,11 @@ class Harness:
             pass
         self.now = max(self.now, until)
 
+    def send_at(self, t: float, dst: int, channel: Channel, src: int, data: bytes) -> None:
+        """Put a datagram from daemon `src` on the wire to arrive at `dst` at time `t`."""
+        self._order += 1
+        heapq.heappush(self.heap, _Flight(t, self._order, dst, channel, self.ip_of[src], data))
+
     def inject(self, dst: int, channel: Channel, src_ip: str, data: bytes) -> list[Action]:
         acts = self.engines[dst].on_datagram(self.now, channel, src_ip, data)
         self._dispatch(dst, acts)
