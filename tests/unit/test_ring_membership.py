@@ -26,6 +26,7 @@ from spread.wire.daemon import (
     Alive,
     DataPacket,
     Form1,
+    Hurry,
     Join,
     Refer,
     Token,
@@ -33,7 +34,7 @@ from spread.wire.daemon import (
     decode,
     retrans_of,
 )
-from tests.support_pcap import read_udp
+from tests.support_pcap import UdpDatagram, read_udp
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "daemon"
 
@@ -552,3 +553,81 @@ def test_partition_merge_lookup_sends_the_captured_join_packets() -> None:
     assert mine == captured
     for v in (d1, d2):
         assert h.regular(v)[-1].members == (d1, d2)
+
+
+def test_b5_capture_replays_byte_for_byte_hurry_per_message_token_loss_and_packing() -> None:
+    """B5 is the B1 cold start (its ring id from the clock) followed, from the first
+    ARQ 11 hurry, by u2's and u1's JOIN, 60 AGREED messages 20 ms apart, a token lost in a
+    0.1 s link outage (the leader re-sends it with RETRANS 2 three times, the queued messages
+    go out packed in two packets) and u1's disconnect. Submitting the captured messages at
+    the captured wake-up times reproduces all 376 datagrams."""
+    _caps, cfgs = captured_ring()
+    d1, d2 = list(cfgs)
+    ip = {d1: "192.0.2.1", d2: "192.0.2.2"}
+    b1 = list(read_udp(VECTORS / "B1_ring_cold_start.pcap"))
+    groups_msg = {u.src_ip: u.payload[40:] for u in b1 if len(u.payload) == 105}
+    cap = list(read_udp(VECTORS / "B5_token_loss_hurry.pcap"))
+
+    # when each client message entered its daemon: the leader hurries its token at once
+    # (RETRANS 1), a non-leader sends HURRY; messages queued behind the lost token were
+    # sent by the client every 20 ms from the lost hurry on
+    def decoded(u: UdpDatagram) -> object:
+        return decode(u.payload, Channel.TOKEN if u.dst_port == 24904 else Channel.DATA)
+
+    resend = next(
+        u.t for u in cap if isinstance(p := decoded(u), Token) and retrans_of(p.header.type) == 2
+    )
+    lost_at = resend - 0.5  # Hurry timeout
+    submits: list[tuple[float, int, bytes]] = []
+    wake: dict[int, float | None] = {d1: None, d2: None}
+    queued: list[tuple[int, bytes]] = []
+    for u in cap:
+        src = d1 if u.src_ip == ip[d1] else d2
+        p = decoded(u)
+        if isinstance(p, Hurry) or (
+            isinstance(p, Token) and src == d1 and retrans_of(p.header.type) == 1
+        ):
+            wake[src] = u.t
+        elif isinstance(p, DataPacket):
+            if len(p.fragments) == 1 and wake[src] is not None:
+                submits.append((wake[src], src, p.fragments[0].data))
+                wake[src] = None
+            else:
+                queued += [(src, f.data) for f in p.fragments]
+    submits += [(lost_at + 0.0201 * k, src, m) for k, (src, m) in enumerate(queued)]
+    submits.sort(key=lambda s: s[0])
+    assert len(submits) == 63
+
+    h = Harness(cfgs, latency=0.00005, wall_offset=1_795_573_936.5)
+    installed: list[int] = []
+    h.on_action = lambda vid, a: (
+        installed.append(vid) if isinstance(a, RegularConfiguration) else None
+    )
+
+    def run(end: float) -> None:
+        while h.step(end):
+            while installed:  # the group layer's GROUPS exchange, as in B1
+                v = installed.pop(0)
+                h.engines[v].use_groups_queue(True)
+                h.submit(v, groups_msg[ip[v]])
+        h.run_until(end)
+
+    h.start(d1, 0.0)
+    h.start(d2, 0.3)
+    run(4.0)
+    for v in (d1, d2):
+        h.engines[v].use_groups_queue(False)  # the exchange is over
+    start = h.engines[d1].timers.deadline("hurry") / 1e6  # the capture starts at this hurry
+    assert h.engines[d1].token_rounds == h.engines[d2].token_rounds == 11
+    n = len(h.sent)
+    h.drop = lambda t, s, d, ch, data: start + lost_at - 1e-4 <= t < start + lost_at + 0.1
+    for t, v, m in submits:
+        run(start + t)
+        h.submit(v, m)
+    run(start + cap[-1].t + 0.01)
+    for vid in (d1, d2):
+        theirs = [u for u in cap if u.src_ip == ip[vid]]
+        mine = [s for s in h.sent[n:] if s.src == vid]
+        assert [s.datagram.payload for s in mine] == [u.payload for u in theirs]
+        for s, u in zip(mine, theirs):
+            assert s.time - start == pytest.approx(u.t, abs=0.012)
