@@ -22,4 +22,4 @@ SMALL = SimParams(
 
 @pytest.mark.parametrize("block", range(4))
 def test_three_daemons_keep_evs_under_random_faults(block: int) -> None:
-    assert_clean(SMALL, range(block * 300, (block + 1) * 300))
+    assert_clean(SMALL, range(block * 350, (block + 1) * 350))

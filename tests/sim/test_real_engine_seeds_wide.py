@@ -35,7 +35,7 @@ MANY = SimParams(
 
 @pytest.mark.parametrize("block", range(2))
 def test_two_segments_keep_evs_under_random_faults(block: int) -> None:
-    assert_clean(SEGMENTED, range(10_000 + block * 250, 10_000 + (block + 1) * 250))
+    assert_clean(SEGMENTED, range(10_000 + block * 300, 10_000 + (block + 1) * 300))
 
 
 def test_five_daemons_keep_evs_under_random_faults() -> None:
