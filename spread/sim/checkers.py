@@ -111,11 +111,11 @@ class EvsChecker:
 
     # ---- reporting ---------------------------------------------------------------------
 
-    def _fail(self, check: str, incs: tuple[Inc, ...], detail: str) -> None:
+    def fail(self, check: str, incs: tuple[Inc, ...], detail: str) -> None:
         daemons = tuple(label(i) for i in incs)
         self.violations.append(Violation(self.seed, self.now, check, daemons, detail))
 
-    def _names(self, vids: tuple[int, ...] | set[int]) -> str:
+    def names(self, vids: tuple[int, ...] | set[int]) -> str:
         idx = self.index_of
         return "[" + ",".join(f"d{idx[v]}" if v in idx else str(v) for v in vids) + "]"
 
@@ -140,14 +140,14 @@ class EvsChecker:
         self.now = now
         me = self.procs[inc]
         if msg_id is None:
-            self._fail("integrity", (inc,), "delivered a message that no client sent")
+            self.fail("integrity", (inc,), "delivered a message that no client sent")
             return
         sent_type = self.types.get(msg_id)
         if sent_type is None:
-            self._fail("integrity", (inc,), f"delivered {msg_id}, which was never submitted")
+            self.fail("integrity", (inc,), f"delivered {msg_id}, which was never submitted")
             return
         if msg_id in me.delivered:
-            self._fail("no-duplicates", (inc,), f"delivered {msg_id} twice")
+            self.fail("no-duplicates", (inc,), f"delivered {msg_id} twice")
             return
         me.delivered.add(msg_id)
         ep = me.epoch
@@ -158,7 +158,7 @@ class EvsChecker:
         # Sender FIFO among ordered messages.
         last = me.last_fifo.get(sender, 0)
         if msg_id.counter < last:
-            self._fail(
+            self.fail(
                 "fifo-order",
                 (inc,),
                 f"delivered {msg_id} after {MsgId(sender[0], sender[1], last)} "
@@ -170,7 +170,7 @@ class EvsChecker:
         for other in self.holders[msg_id]:
             op = self.procs[other].pos[msg_id]
             if self.maxpos.get((inc, other), -1) > op:
-                self._fail(
+                self.fail(
                     "total-order",
                     (inc, other),
                     f"{msg_id} ({service_name(sent_type)}) delivered in a different order "
@@ -180,14 +180,14 @@ class EvsChecker:
             self.maxpos[(other, inc)] = max(self.maxpos.get((other, inc), -1), me.pos[msg_id])
         self.holders[msg_id].append(inc)
         if ep.ring is None:
-            self._fail("membership", (inc,), f"delivered {msg_id} before any configuration")
+            self.fail("membership", (inc,), f"delivered {msg_id} before any configuration")
             return
         # No loss inside a configuration: no gap in one sender's ordered messages.
         ep.high[sender] = max(ep.high.get(sender, 0), msg_id.counter)
         self.ring_msgs[ep.ring][sender].add(msg_id.counter)
         for q, q_ep in self.closed[ep.ring]:
             if q_ep.high.get(sender, 0) > msg_id.counter and msg_id not in q_ep.delivered:
-                self._fail(
+                self.fail(
                     "no-gaps",
                     (q, inc),
                     f"{label(q)} left ring {ring_text(ep.ring)} without {msg_id} but with "
@@ -199,7 +199,7 @@ class EvsChecker:
             self.ring_safe[ep.ring].setdefault(msg_id, inc)
             for q, q_ep in self.closed[ep.ring]:
                 if msg_id not in q_ep.delivered:
-                    self._fail(
+                    self.fail(
                         "safe-stable",
                         (inc, q),
                         f"SAFE {msg_id} delivered in regular ring {ring_text(ep.ring)}, but "
@@ -211,12 +211,12 @@ class EvsChecker:
     def _check_members(self, inc: Inc, kind: str, members: tuple[int, ...]) -> None:
         vid = self.vids[inc[0]]
         if vid not in members:
-            self._fail("membership", (inc,), f"{kind} configuration without me")
+            self.fail("membership", (inc,), f"{kind} configuration without me")
         ranks = [self.rank.get(v, -1) for v in members]
         if -1 in ranks:
-            self._fail("membership", (inc,), f"{kind} configuration has unknown VIDs {members}")
+            self.fail("membership", (inc,), f"{kind} configuration has unknown VIDs {members}")
         elif ranks != sorted(set(ranks)):
-            self._fail("membership", (inc,), f"{kind} members not in configuration order")
+            self.fail("membership", (inc,), f"{kind} members not in configuration order")
 
     def on_transitional(self, now: float, inc: Inc, ring: RingId, members: tuple[int, ...]) -> None:
         self.now = now
@@ -224,22 +224,22 @@ class EvsChecker:
         ep = me.epoch
         self._check_members(inc, "transitional", members)
         if ep.trans is not None:
-            self._fail("membership", (inc,), "two transitional configurations in a row")
+            self.fail("membership", (inc,), "two transitional configurations in a row")
         old = set(ep.members) if ep.ring is not None else {self.vids[inc[0]]}
         if not set(members) <= old:
-            self._fail(
+            self.fail(
                 "membership",
                 (inc,),
-                f"transitional {self._names(members)} not within the regular "
-                f"{self._names(ep.members)} before it",
+                f"transitional {self.names(members)} not within the regular "
+                f"{self.names(ep.members)} before it",
             )
         known = self.trans_members.setdefault(ring, members)
         if known != members:
-            self._fail(
+            self.fail(
                 "membership-agreement",
                 (inc,),
-                f"transitional {ring_text(ring)} is {self._names(members)} here but "
-                f"{self._names(known)} elsewhere",
+                f"transitional {ring_text(ring)} is {self.names(members)} here but "
+                f"{self.names(known)} elsewhere",
             )
         ep.trans = members
 
@@ -250,21 +250,21 @@ class EvsChecker:
         self._check_members(inc, "regular", members)
         known = self.regular_members.setdefault(ring, members)
         if known != members:
-            self._fail(
+            self.fail(
                 "membership-agreement",
                 (inc,),
-                f"regular {ring_text(ring)} is {self._names(members)} here but "
-                f"{self._names(known)} elsewhere",
+                f"regular {ring_text(ring)} is {self.names(members)} here but "
+                f"{self.names(known)} elsewhere",
             )
         if old.trans is not None and not set(old.trans) <= set(members):
-            self._fail(
+            self.fail(
                 "membership",
                 (inc,),
-                f"transitional {self._names(old.trans)} not within the next regular "
-                f"{self._names(members)}",
+                f"transitional {self.names(old.trans)} not within the next regular "
+                f"{self.names(members)}",
             )
         if old.ring == ring:
-            self._fail("membership", (inc,), f"installed regular {ring_text(ring)} twice")
+            self.fail("membership", (inc,), f"installed regular {ring_text(ring)} twice")
         if old.ring is not None:
             self._close_epoch(inc, old, ring)
         me.epoch = _Epoch(ring, members, now)
@@ -296,7 +296,7 @@ class EvsChecker:
             if other_got != got:
                 only_me = sorted(got - other_got)[:3]
                 only_other = sorted(other_got - got)[:3]
-                self._fail(
+                self.fail(
                     "same-set",
                     (inc, other),
                     f"moved together {ring_text(ep.ring)} -> {ring_text(new_ring)} with "
@@ -310,7 +310,7 @@ class EvsChecker:
             for c in self.ring_msgs[ep.ring].get(sender, ()):
                 mid = MsgId(sender[0], sender[1], c)
                 if c < high and mid not in ep.delivered:
-                    self._fail(
+                    self.fail(
                         "no-gaps",
                         (inc,),
                         f"left ring {ring_text(ep.ring)} without {mid} but with a later "
@@ -320,7 +320,7 @@ class EvsChecker:
         # SAFE delivered by anyone in the regular part must have reached me too.
         for mid, who in self.ring_safe[ep.ring].items():
             if mid not in ep.delivered:
-                self._fail(
+                self.fail(
                     "safe-stable",
                     (who, inc),
                     f"SAFE {mid} delivered in regular ring {ring_text(ep.ring)} by "
@@ -368,7 +368,7 @@ class EvsChecker:
                 took = self.now - cc.at
                 self.timings.append(took)
                 if not lo <= took <= hi:
-                    self._fail(
+                    self.fail(
                         "timing",
                         (inc, cc.victim),
                         f"new membership {took:.3f}s after the crash of {label(cc.victim)}; "
@@ -388,7 +388,7 @@ class EvsChecker:
                 continue
             late = [s for s in cc.survivors if s not in cc.done and self.procs[s].alive]
             if late:
-                self._fail(
+                self.fail(
                     "timing",
                     (*late, cc.victim),
                     f"no new membership {hi:.3f}s after the crash of {label(cc.victim)}",
@@ -410,22 +410,22 @@ class EvsChecker:
         incs = tuple(p.inc for p in live)
         if len(rings) != 1 or any(p.epoch.trans is not None for p in live):
             views = "; ".join(f"{label(p.inc)}:{ring_text(p.epoch.ring)}" for p in live)
-            self._fail("one-ring", incs, f"not one ring after the network healed: {views}")
+            self.fail("one-ring", incs, f"not one ring after the network healed: {views}")
             return
         members = live[0].epoch.members
         if set(members) != set(all_vids):
-            self._fail(
+            self.fail(
                 "one-ring",
                 incs,
-                f"final ring {self._names(members)} is not every live daemon "
-                f"{self._names(all_vids)}",
+                f"final ring {self.names(members)} is not every live daemon "
+                f"{self.names(all_vids)}",
             )
         sets = {p.inc: frozenset(p.epoch.delivered) for p in live}
         first = live[0]
         for p in live[1:]:
             if sets[p.inc] != sets[first.inc]:
                 diff = sorted(sets[p.inc] ^ sets[first.inc])[:3]
-                self._fail(
+                self.fail(
                     "same-set",
                     (first.inc, p.inc),
                     f"different messages in the final ring, e.g. {list(map(str, diff))}",
@@ -433,7 +433,7 @@ class EvsChecker:
         for p in live:
             missing = [m for m in p.submitted if m not in p.delivered]
             if missing:
-                self._fail(
+                self.fail(
                     "self-delivery",
                     (p.inc,),
                     f"{len(missing)} own messages never delivered, first {missing[0]} "

@@ -177,9 +177,6 @@ class Simulator:
         if self.tracing:
             self.trace.append(f"{self.now:10.4f} {who:6} {text}")
 
-    def _violation_count(self) -> int:
-        return len(self.checker.violations)
-
     # ---- the run -----------------------------------------------------------------------
 
     def run(self) -> None:
@@ -196,7 +193,7 @@ class Simulator:
             self.now = at
             self.stats.events += 1
             if self.stats.events > s.max_events:
-                self.checker._fail("livelock", (), f"more than {s.max_events} events")
+                self.checker.fail("livelock", (), f"more than {s.max_events} events")
                 break
             if kind == _DATAGRAM:
                 self._arrive(data)  # type: ignore[arg-type]
@@ -227,6 +224,7 @@ class Simulator:
         d.wall_offset = wall_offset
         d.timer_at = None
         d.engine = None
+        d.exchange, d.awaiting = None, set()
         try:
             engine = self.setup.factory(d.config, WALL_BASE + wall_offset)
         except Exception as exc:  # an engine that cannot even be built
@@ -248,7 +246,7 @@ class Simulator:
         self._log(label(d.inc), "CRASH")
 
     def _engine_error(self, d: _Daemon, what: str, exc: BaseException) -> None:
-        self.checker._fail("engine-error", (d.inc,), f"{what} raised {type(exc).__name__}: {exc}")
+        self.checker.fail("engine-error", (d.inc,), f"{what} raised {type(exc).__name__}: {exc}")
         self._log(label(d.inc), f"ENGINE ERROR in {what}: {exc!r}")
         self.stopped = True
 
@@ -259,7 +257,7 @@ class Simulator:
         if self.now == d.spin_at:
             d.spins += 1
             if d.spins > SPIN_LIMIT:
-                self.checker._fail(
+                self.checker.fail(
                     "livelock", (d.inc,), f"{SPIN_LIMIT} engine calls at one instant"
                 )
                 self.stopped = True
@@ -317,7 +315,7 @@ class Simulator:
             if msg_type & GROUPS_MESS:
                 self._group_layer_on_groups(d, msg_id)
             if a.origin_vid != self.vids[msg_id.origin] or a.service != msg_type:
-                self.checker._fail(
+                self.checker.fail(
                     "integrity",
                     (d.inc,),
                     f"{msg_id} delivered as origin {a.origin_vid} service {a.service:#x}; "
@@ -337,7 +335,7 @@ class Simulator:
         elif isinstance(a, Log):
             self._log(who, f"log[{a.priority}] {a.text}")
         else:
-            self.checker._fail("engine-error", (d.inc,), f"unknown action {a!r}")
+            self.checker.fail("engine-error", (d.inc,), f"unknown action {a!r}")
 
     # ---- the group layer's part (§9): gate delivery around a GROUPS exchange -------------
 
@@ -378,7 +376,7 @@ class Simulator:
         self._call(d, lambda e: e.submit(self.now, message), "submit")
 
     def _names(self, vids: tuple[int, ...]) -> str:
-        return self.checker._names(vids)
+        return self.checker.names(vids)
 
     def _send(self, d: _Daemon, a: SendDatagram) -> None:
         self.stats.datagrams += 1
@@ -395,7 +393,7 @@ class Simulator:
             elif a.port == port + 1:
                 targets = [(dst, Channel.TOKEN)]
         if not targets:
-            self.checker._fail(
+            self.checker.fail(
                 "routing", (d.inc,), f"datagram to {a.ip}:{a.port}, which no daemon listens on"
             )
             return
