@@ -92,6 +92,7 @@ class EvsChecker:
         self.rank = {vid: i for i, vid in enumerate(config_order or vids)}  # configuration order
         self.timeouts = timeouts
         self.violations: list[Violation] = []
+        self.failures = 0  # all of them, kept or not
         self.procs: dict[Inc, _Proc] = {}
         self.types: dict[MsgId, int] = {}
         self.holders: dict[MsgId, list[Inc]] = defaultdict(list)  # ordered messages only
@@ -111,9 +112,13 @@ class EvsChecker:
 
     # ---- reporting ---------------------------------------------------------------------
 
+    MAX_KEPT = 500  # a broken engine can produce thousands; the first ones tell the story
+
     def fail(self, check: str, incs: tuple[Inc, ...], detail: str) -> None:
-        daemons = tuple(label(i) for i in incs)
-        self.violations.append(Violation(self.seed, self.now, check, daemons, detail))
+        self.failures += 1
+        if len(self.violations) < self.MAX_KEPT:
+            daemons = tuple(label(i) for i in incs)
+            self.violations.append(Violation(self.seed, self.now, check, daemons, detail))
 
     def names(self, vids: tuple[int, ...] | set[int]) -> str:
         idx = self.index_of
