@@ -297,5 +297,6 @@ class SpreadConfig:
             window=self.window,
             personal_window=self.personal_window,
             accelerated_ring=self.ring_runs_accelerated,
+            wide_area_network=self.wide_area_network,
             accelerated_window=self.accelerated_window,
         )

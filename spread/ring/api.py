@@ -79,6 +79,8 @@ class RingConfig:
     personal_window: int = 20
     accelerated_ring: bool = True
     accelerated_window: int = 15  # spread.conf defaults: Window 160, PersonalWindow 20
+    # WideAreaNetwork as resolved from spread.conf; None: "more than one segment", its default
+    wide_area_network: bool | None = None
 
 
 # ---- actions the engine returns --------------------------------------------------------------

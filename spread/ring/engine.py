@@ -170,6 +170,12 @@ class Engine:
         self.window = config.window
         self.personal_window = config.personal_window
         self.accelerated = config.accelerated_ring
+        # The hurried token goes out twice from a segment's last daemon on a wide-area ring.
+        self.wide_area = (
+            config.wide_area_network
+            if config.wide_area_network is not None
+            else self.topo.num_segments > 1
+        )
         self.accelerated_window = config.accelerated_window
         self._ip_of = topo.ip_of
         self.counters: Counter[str] = Counter()  # drops and rare events, by reason
@@ -897,8 +903,7 @@ class Engine:
             self.counters["token_hurry"] += 1
         tok = Token(dataclasses.replace(last, transmiter_id=self.me, conf_hash=self.conf_hash))
         copies = 1
-        wide = self.topo.num_segments > 1
-        if wide:
+        if self.wide_area:
             active = self._active()
             seg_members = [v for v in active if self.topo.seg_of[v] == self.topo.my_seg]
             if seg_members and seg_members[-1] == self.me:

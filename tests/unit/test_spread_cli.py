@@ -248,7 +248,9 @@ def test_to_ring_config_carries_identity_hash_and_resolved_values(conf) -> None:
     assert [(d.name, d.ip, d.segment) for d in r.daemons] == [("far", "192.0.2.9", 0),
                                                               ("near", "192.0.2.1", 0)]
     assert r.segments[0].port == 4805 and r.segments[0].addresses == ("192.0.2.255",)
-    assert r.accelerated_ring is True and r.timeouts.token == 1.25
+    # a LAN: LAN timeouts, no wide-area double hurry, and the original ring (not written)
+    assert r.accelerated_ring is False and r.timeouts.token == 1.25
+    assert r.wide_area_network is False
     assert c.unix_socket_path == "/tmp/4805" and c.token_port == 4806
 
 
