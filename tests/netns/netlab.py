@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,29 @@ class Proc:
         return self.popen.returncode
 
 
+# $0 = the host's tmp dir, $1 = the host dir, $2 = paths under /tmp to keep; then argv.
+# The real /tmp is first bound at <host dir>/.outer (reached through the cwd once /tmp is
+# covered), so kept paths can be bound back at their own names inside the private /tmp.
+_PRIVATE_TMP = """
+cd "$1" || exit 1
+keep="$2"
+mkdir -p .outer && mount --bind /tmp .outer && mount --bind "$0" /tmp || exit 1
+for p in $keep; do
+    rel="${p#/tmp/}"
+    mkdir -p "/tmp/$rel" && mount --bind ".outer/$rel" "/tmp/$rel" || exit 1
+done
+shift 2
+exec "$@"
+"""
+
+
+def _kept_under_tmp() -> list[str]:
+    """The project root and the interpreter's environment, where they live under /tmp."""
+    root = Path(__file__).resolve().parents[2]
+    paths = {str(root), str(Path(sys.prefix).resolve())}
+    return sorted(p for p in paths if p.startswith("/tmp/") and " " not in p)
+
+
 @dataclass
 class Host:
     lab: NetLab
@@ -127,11 +151,12 @@ class Host:
     def spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> Proc:
         """Start argv in this namespace with cwd = host dir and a private /tmp.
 
-        Paths under /tmp are hidden from it: give files relative to the host dir."""
+        Paths under /tmp are hidden from it (give files relative to the host dir), except the
+        project and its virtual environment, which are bound back in when a checkout lives
+        under /tmp (CI may clone anywhere)."""
         log = self.dir / f"{name}.log"
-        script = 'cd "$1" && mount --bind "$0" /tmp && shift && exec "$@"'
-        cmd = ["ip", "netns", "exec", self.netns, "sh", "-c", script, str(self.tmp),
-               str(self.dir), *argv]
+        cmd = ["ip", "netns", "exec", self.netns, "sh", "-c", _PRIVATE_TMP, str(self.tmp),
+               str(self.dir), " ".join(_kept_under_tmp()), *argv]
         with open(log, "wb") as out:
             popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
