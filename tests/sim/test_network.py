@@ -220,3 +220,37 @@ def test_group_layer_gates_delivery_around_a_groups_exchange() -> None:
         assert log == ["AGREED", "queue=True", "ALL", "queue=False"]
     groups = [line for line in res.trace if "DELIVER GROUPS" in line]
     assert len(groups) == 9  # each of 3 daemons delivers the GROUPS message of all 3
+
+
+class Spinner(Recorder):
+    """Always wants its timer again at once: a livelocked engine."""
+
+    def next_timer(self) -> float | None:
+        return 1.0
+
+    def on_timer(self, now: float) -> list[Action]:
+        return []
+
+
+class Thrower(Recorder):
+    def submit(self, now: float, message: bytes) -> list[Action]:
+        raise RuntimeError("boom")
+
+
+def test_livelocked_engine_is_reported_not_looped_forever() -> None:
+    Recorder.log, Recorder.script = [], {}
+    setup = SimSetup(n=2, schedule=(), factory=Spinner, duration=3.0, settle=1.0, rate=0.0)
+    sim = Simulator(1, setup)
+    sim.run()
+    assert [v.check for v in sim.checker.violations] == ["livelock"]
+
+
+def test_engine_exception_is_a_violation_naming_the_call() -> None:
+    Recorder.log, Recorder.script = [], {}
+    setup = SimSetup(
+        n=2, schedule=(), factory=Thrower, duration=3.0, settle=1.0, drain=0.5, rate=5.0
+    )
+    sim = Simulator(1, setup)
+    sim.run()
+    (v,) = sim.checker.violations
+    assert v.check == "engine-error" and "submit raised RuntimeError: boom" in v.detail
