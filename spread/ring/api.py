@@ -77,7 +77,8 @@ class RingConfig:
     timeouts: RingTimeouts = field(default_factory=RingTimeouts)
     window: int = 160
     personal_window: int = 20
-    accelerated_ring: bool = True
+    # 5.0.1 runs the accelerated ring only when spread.conf says `AcceleratedRing = yes`
+    accelerated_ring: bool = False
     accelerated_window: int = 15  # spread.conf defaults: Window 160, PersonalWindow 20
     # WideAreaNetwork as resolved from spread.conf; None: "more than one segment", its default
     wide_area_network: bool | None = None

@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-crashes", action="store_true")
     p.add_argument("--no-timing", action="store_true", help="skip the crash timing check")
     p.add_argument(
+        "--accelerated", action="store_true",
+        help="run the accelerated ring (AcceleratedRing = yes); default: the original ring",
+    )
+    p.add_argument(
         "--no-groups", action="store_true", help="open delivery at once, no GROUPS exchange"
     )
     p.add_argument("--lookup", type=float, help="Lookup timeout (default 30 s)")
@@ -86,6 +90,7 @@ def params_from(args: argparse.Namespace) -> SimParams:
         engine=args.engine,
         timing=not args.no_timing,
         groups=not args.no_groups,
+        accelerated=args.accelerated,
     )
 
 

@@ -61,7 +61,11 @@ def vid_of(name: str) -> int:
 
 
 def ring_configs(
-    n: int, segments: int = 1, timeouts: RingTimeouts | None = None, port: int = 4803
+    n: int,
+    segments: int = 1,
+    timeouts: RingTimeouts | None = None,
+    port: int = 4803,
+    accelerated: bool = False,
 ) -> list[RingConfig]:
     """One RingConfig per daemon: daemons dealt round-robin into `segments` segments."""
     segs = max(1, min(segments, n))
@@ -73,7 +77,9 @@ def ring_configs(
     segments_t = tuple(RingSegment(port, (f"10.0.{s}.255",)) for s in range(segs))
     tmo = timeouts or RingTimeouts()
     return [
-        RingConfig(vid_of(f"d{d}"), tuple(daemons), segments_t, CONF_HASH, tmo) for d in range(n)
+        RingConfig(vid_of(f"d{d}"), tuple(daemons), segments_t, CONF_HASH, tmo,
+                   accelerated_ring=accelerated)
+        for d in range(n)
     ]
 
 
@@ -125,6 +131,7 @@ class SimSetup:
     max_events: int = 3_000_000
     timing: bool = True
     groups: bool = True  # emulate the group layer's GROUPS exchange after each configuration
+    accelerated: bool = False  # the accelerated ring (spread.conf `AcceleratedRing = yes`)
 
 
 class Simulator:
@@ -142,7 +149,9 @@ class Simulator:
         self.now = 0.0
         self.heap: list[tuple[float, int, int, object]] = []
         self.seq = 0
-        configs = ring_configs(setup.n, setup.segments, setup.timeouts)
+        configs = ring_configs(
+            setup.n, setup.segments, setup.timeouts, accelerated=setup.accelerated
+        )
         self.daemons = [_Daemon(i, c) for i, c in enumerate(configs)]
         self.vids = tuple(c.my_vid for c in configs)
         cfg = configs[0]

@@ -37,6 +37,7 @@ class SimParams:
     engine: str = DEFAULT_ENGINE
     timing: bool = True
     groups: bool = True
+    accelerated: bool = False
 
     def settle_time(self) -> float:
         return self.settle if self.settle is not None else self.timeouts.lookup + 20.0
@@ -77,6 +78,8 @@ def cli_args(params: SimParams) -> str:
         out.append("--no-crashes")
     if not params.timing:
         out.append("--no-timing")
+    if params.accelerated:
+        out.append("--accelerated")
     if not params.groups:
         out.append("--no-groups")
     return " ".join(out)
@@ -135,6 +138,7 @@ def run_seed(
         links=Links(),
         timing=params.timing,
         groups=params.groups,
+        accelerated=params.accelerated,
     )
     sim = Simulator(seed, setup, trace=trace, trace_packets=trace_packets, rng=rng)
     if attach is not None:
