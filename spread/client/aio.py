@@ -13,7 +13,7 @@ from spread.client.messages import SpreadMessage
 from spread.client.protocol import (
     SP_UNIX_SOCKET,
     Handshake,
-    Receiver,
+    SessionLife,
     join_bytes,
     leave_bytes,
     multicast_bytes,
@@ -22,7 +22,7 @@ from spread.client.protocol import (
 from spread.wire import client as w
 
 
-class AsyncMailbox:
+class AsyncMailbox(SessionLife):
     """A connected session for asyncio code. Make one with `await aconnect(...)`.
 
     Sends are written at once (ordering is kept) and `await`ed only for flow control.
@@ -35,28 +35,9 @@ class AsyncMailbox:
         private_group: str,
         leftover: bytes = b"",
     ) -> None:
+        super().__init__(private_group, leftover)
         self._reader = reader
         self._writer = writer
-        self.private_group = private_group
-        self._rx = Receiver(private_group)
-        self._rx.feed(leftover)
-        self._state = "active"
-
-    def _check(self) -> None:
-        if self._state == "closed":
-            raise SpreadError(w.ILLEGAL_SESSION)
-        if self._state == "failed":
-            raise SpreadError(w.NET_ERROR_ON_SESSION)
-
-    def _fail(self, why: str) -> SpreadError:
-        if self._state == "closed":  # closed under a pending call: that call sees the close
-            return SpreadError(w.ILLEGAL_SESSION, why)
-        self._state = "failed"
-        return SpreadError(w.CONNECTION_CLOSED, why)
-
-    @property
-    def closed(self) -> bool:
-        return self._state == "closed"
 
     async def _send(self, data: bytes) -> None:
         self._check()

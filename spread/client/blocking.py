@@ -16,7 +16,7 @@ from spread.client.protocol import (
     SP_UNIX_SOCKET,
     Address,
     Handshake,
-    Receiver,
+    SessionLife,
     join_bytes,
     leave_bytes,
     multicast_bytes,
@@ -64,7 +64,7 @@ def open_socket(addr: Address, timeout: float | None) -> socket.socket:
     return s
 
 
-class Mailbox:
+class Mailbox(SessionLife):
     """A connected session. Use `connect()` to make one.
 
     Errors are SpreadError with libspread's codes: a failed read or write gives
@@ -73,32 +73,11 @@ class Mailbox:
     """
 
     def __init__(self, sock: socket.socket, private_group: str, leftover: bytes = b"") -> None:
+        super().__init__(private_group, leftover)
         self._sock = sock
-        self.private_group = private_group
-        self._rx = Receiver(private_group)
-        self._rx.feed(leftover)
-        self._state = "active"
-
-    # -- session state ---------------------------------------------------------------------
-
-    def _check(self) -> None:
-        if self._state == "closed":
-            raise SpreadError(w.ILLEGAL_SESSION)
-        if self._state == "failed":
-            raise SpreadError(w.NET_ERROR_ON_SESSION)
-
-    def _fail(self, why: str) -> SpreadError:
-        if self._state == "closed":  # closed under a pending call: that call sees the close
-            return SpreadError(w.ILLEGAL_SESSION, why)
-        self._state = "failed"
-        return SpreadError(w.CONNECTION_CLOSED, why)
 
     def fileno(self) -> int:
         return self._sock.fileno()
-
-    @property
-    def closed(self) -> bool:
-        return self._state == "closed"
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -274,3 +274,33 @@ class Receiver:
                 msg,
             )
         return msg
+
+
+class SessionLife:
+    """libspread's session states, shared by the blocking and asyncio mailboxes.
+
+    A failed read or write gives CONNECTION_CLOSED once and NET_ERROR_ON_SESSION afterwards;
+    anything after disconnect() gives ILLEGAL_SESSION.
+    """
+
+    def __init__(self, private_group: str, leftover: bytes = b"") -> None:
+        self.private_group = private_group
+        self._rx = Receiver(private_group)
+        self._rx.feed(leftover)
+        self._state = "active"
+
+    def _check(self) -> None:
+        if self._state == "closed":
+            raise SpreadError(w.ILLEGAL_SESSION)
+        if self._state == "failed":
+            raise SpreadError(w.NET_ERROR_ON_SESSION)
+
+    def _fail(self, why: str) -> SpreadError:
+        if self._state == "closed":  # closed under a pending call: that call sees the close
+            return SpreadError(w.ILLEGAL_SESSION, why)
+        self._state = "failed"
+        return SpreadError(w.CONNECTION_CLOSED, why)
+
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
