@@ -195,18 +195,25 @@ def _start(config: WackamoleConfig, debug: bool, err: TextIO) -> int:
     return int(run(config, debug))
 
 
-def main(
-    argv: list[str] | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    resolve: Callable[[], str] | None = None,
-) -> int:
+def console(out: TextIO | None, err: TextIO | None) -> tuple[TextIO, TextIO]:
+    """The streams a command writes to: the given ones (tests), else the terminal's, set so an
+    unprintable byte from a config file or the daemon is shown escaped instead of raising."""
     if out is None:
         sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         out = sys.stdout
     if err is None:
         sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         err = sys.stderr
+    return out, err
+
+
+def main(
+    argv: list[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    resolve: Callable[[], str] | None = None,
+) -> int:
+    out, err = console(out, err)
     args = sys.argv[1:] if argv is None else argv
     check = "--check-config" in args
     debug = False

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from wackamole import control
-from wackamole.cli import load_for_start
+from wackamole.cli import console, load_for_start
 from wackamole.control import Op, VifState
 
 USAGE = (
@@ -108,12 +108,7 @@ def main(
     err: TextIO | None = None,
     resolve_self: Callable[[], str] | None = None,
 ) -> int:
-    if out is None:
-        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-        out = sys.stdout
-    if err is None:
-        sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-        err = sys.stderr
+    out, err = console(out, err)
     args = sys.argv[1:] if argv is None else argv
     try:
         opts, _ = getopt.gnu_getopt(args, "c:fsl")
