@@ -82,12 +82,8 @@ class AsyncMailbox(SessionLife):
         """As Mailbox.receive."""
         self._check()
         while True:
-            if self._rx.buffered >= w.HEADER_LEN and not drop_recv:
-                self._rx.check_limits(max_groups, max_mess_len)
-            need = self._rx.needed()
-            if need == 0:
-                msg = self._rx.next_message(max_groups, max_mess_len, drop_recv)
-                assert msg is not None
+            msg, need = self._ready(max_groups, max_mess_len, drop_recv)
+            if msg is not None:
                 return msg
             try:
                 chunk = await self._reader.read(max(need, 65536))

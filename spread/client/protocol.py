@@ -304,3 +304,17 @@ class SessionLife:
     @property
     def closed(self) -> bool:
         return self._state == "closed"
+
+    def _ready(
+        self, max_groups: int, max_mess_len: int, drop_recv: bool
+    ) -> tuple[SpreadMessage | None, int]:
+        """The next whole buffered message, or None and how many more bytes it needs.
+        Raises the short-buffer errors before anything is consumed, as libspread does."""
+        if self._rx.buffered >= w.HEADER_LEN and not drop_recv:
+            self._rx.check_limits(max_groups, max_mess_len)
+        need = self._rx.needed()
+        if need:
+            return None, need
+        msg = self._rx.next_message(max_groups, max_mess_len, drop_recv)
+        assert msg is not None  # needed() == 0 means a whole message is buffered
+        return msg, 0
