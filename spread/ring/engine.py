@@ -559,7 +559,10 @@ class Engine:
         if t & ROUTED_TYPE:
             if self._bcast_needed:
                 self._send_bcast_local(rebroadcast_routed(data, self.me))
-            pkt = dataclasses.replace(pkt, header=dataclasses.replace(h, type=t & ~ROUTED_TYPE))
+            pkt = dataclasses.replace(
+                pkt,
+                header=dataclasses.replace(h, type=t & ~ROUTED_TYPE),  # type: ignore[arg-type]
+            )
             t &= ~ROUTED_TYPE
         if not isinstance(pkt, DataPacket) and not self.topo.known(pkt.header.proc_id):
             self._drop("unknown_origin")  # the original would abort on it later
@@ -740,7 +743,7 @@ class Engine:
         new = TokenHeader(
             ttype, self.me, self.me, h.memb_id, seq, aru, aru_last, _s16(fc), self.conf_hash
         )
-        if not (active[0] == self.me and self._to_hold_token()):
+        if not (active[0] == self.me and self._is_token_hold()):
             out_tok = Token(new, tuple(rtr))
             self._send_token(out_tok, 3 if retrans_of(ttype) > 1 else 1)
         else:
@@ -889,8 +892,6 @@ class Engine:
             and self.aru == self.highest_seq
             and self.token_counter > 1
         )
-
-    _to_hold_token = _is_token_hold
 
     def _token_hurry(self) -> None:
         """Re-send my last token, header only (hurry timer, or a peer asked for it)."""
@@ -1459,11 +1460,11 @@ class Engine:
         # ring list: other rings as they are, then mine (new or merged)
         rings: list[RingInfo] = []
         mine: RingInfo | None = None
-        for r in tok.rings:
-            if r.memb_id == self.membership_id and mine is None:
-                mine = r
+        for ring in tok.rings:
+            if ring.memb_id == self.membership_id and mine is None:
+                mine = ring
             else:
-                rings.append(r)
+                rings.append(ring)
         if mine is None:
             if len(rings) + 1 > MAX_FORM_REPS:
                 self._log(

@@ -45,6 +45,7 @@ GROUP_NAME_SIZE = 32
 TAG = b"SIMM"
 _TAG_FMT = "<4sHHI"  # tag, origin daemon index, incarnation, counter
 TAG_SIZE = struct.calcsize(_TAG_FMT)
+_RAMP = bytes(range(256))
 
 
 GROUP_LAYER = 0x8000  # incarnation bit: sent by the daemon's group layer, not a client
@@ -103,8 +104,10 @@ def build_message(
 def tag_payload(msg_id: MsgId, size: int) -> bytes:
     head = struct.pack(_TAG_FMT, TAG, msg_id.origin, msg_id.incarnation, msg_id.counter)
     # Filler derived from the id, so a corrupted or mixed-up body is detectable too.
-    fill = bytes((msg_id.counter + i) & 0xFF for i in range(max(0, size - TAG_SIZE)))
-    return head + fill
+    # Byte i of the filler is (counter + i) mod 256: a slice of a repeated 0..255 ramp.
+    n = max(0, size - TAG_SIZE)
+    start = msg_id.counter & 0xFF
+    return head + (_RAMP * ((start + n) // 256 + 1))[start : start + n]
 
 
 def parse_message(message: bytes) -> tuple[MsgId, int] | None:

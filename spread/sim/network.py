@@ -215,7 +215,8 @@ class Simulator:
             elif kind == _FAULT:
                 self._fault(data)  # type: ignore[arg-type]
             elif kind == _START:
-                self._start(self.daemons[data], self.daemons[data].wall_offset)  # type: ignore[index]
+                d = self.daemons[data]  # type: ignore[call-overload]
+                self._start(d, d.wall_offset)
             elif kind == _FINAL:
                 self._final_heal()
             elif kind == _END:

@@ -174,4 +174,4 @@ def run_seeds(
 
 
 def with_profile(params: SimParams, **changes: object) -> SimParams:
-    return replace(params, profile=replace(params.profile, **changes))
+    return replace(params, profile=replace(params.profile, **changes))  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from spread.ring.api import Channel, RingId
 from spread.wire.endian import ENDIAN_MARKER
@@ -411,7 +411,7 @@ class StatusReply:
         return _pack_header(self.header, len(body)) + body
 
 
-_STATUS_FIELDS = Status.__slots__
+_STATUS_FIELDS = tuple(f.name for f in fields(Status))
 
 
 @dataclass(frozen=True, slots=True)
