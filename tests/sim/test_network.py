@@ -254,3 +254,21 @@ def test_engine_exception_is_a_violation_naming_the_call() -> None:
     sim.run()
     (v,) = sim.checker.violations
     assert v.check == "engine-error" and "submit raised RuntimeError: boom" in v.detail
+
+
+def test_simulated_message_bodies_round_trip_and_expose_corruption() -> None:
+    from spread.sim.clients import TAG_SIZE, MsgId, build_message, parse_message, tag_payload
+
+    for counter in (0, 1, 255, 256, 70_001):
+        for size in (TAG_SIZE, TAG_SIZE + 1, 200, TAG_SIZE + 256, 5_000):
+            msg_id = MsgId(3, 2, counter)
+            body = tag_payload(msg_id, size)
+            assert len(body) == size
+            # byte i of the filler is (counter + i) mod 256
+            assert all(b == (counter + i) & 0xFF for i, b in enumerate(body[TAG_SIZE:]))
+            message = build_message(0x2, "#u#d3", ("g",), 7, body)
+            assert parse_message(message) == (msg_id, 0x2)
+            if size > TAG_SIZE:
+                flipped = bytearray(message)
+                flipped[-1] ^= 0x01
+                assert parse_message(bytes(flipped)) is None
