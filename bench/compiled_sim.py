@@ -5,7 +5,7 @@
     PYTHONPATH=/tmp/spread-compiled .venv/bin/python bench/soak.py --daemons 5 --jobs 2 ...
 
 The soak runs the same sources, compiled by mypyc into a scratch folder (never into the
-checkout), at about 2.7x the interpreter's speed. One textual change is made to the copy:
+checkout), at about 2.5x the interpreter's speed. One textual change is made to the copy:
 `@dataclass(frozen=True` becomes `@dataclass(unsafe_hash=True`, because mypyc builds a
 frozen dataclass's `__init__` through `object.__setattr__`. Both spellings generate the
 same `__eq__` and the same field-tuple `__hash__`, so sets and dicts iterate in the same
