@@ -217,7 +217,10 @@ def connect(
     sock = open_socket(addr, timeout or None)
     hs = Handshake(private_name, group_membership, priority, auth_methods)
     try:
-        sock.sendall(hs.start())
+        try:
+            sock.sendall(hs.start())
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at accept (quota) before our hello went out: its answer is queued
         while not hs.done:
             if deadline is not None:
                 sock.settimeout(max(0.0, deadline - time.monotonic()))

@@ -33,7 +33,10 @@ class Client:
     ) -> None:
         self.sock = d.connect(transport, timeout)
         hello = wire.Hello.for_library(name, membership).encode()
-        self.sock.sendall(hello)
+        try:
+            self.sock.sendall(hello)
+        except BrokenPipeError:
+            pass  # the daemon refused us at accept (quota) and closed first; its byte waits
         n = recv_exact(self.sock, 1)[0]
         if n >= 128:
             raise ConnectionRefusedError(n - 256)

@@ -290,6 +290,44 @@ def test_connecting_to_nothing_is_could_not_connect(tmp_path: object) -> None:
     assert e.value.code == w.ILLEGAL_TIME
 
 
+def test_quota_reject_that_beats_our_hello_is_still_reported_as_quota(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon answers REJECT_QUOTA at accept and closes; when that happens before the
+    hello is sent, the send fails (EPIPE) but the queued answer must still be read."""
+    import spread.client.blocking as blocking
+
+    path = f"{tmp_path}/4803"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    refused = threading.Event()
+
+    def refuse() -> None:
+        conn, _ = listener.accept()
+        conn.sendall(bytes([w.REJECT_QUOTA & 0xFF]))
+        conn.close()
+        refused.set()
+
+    real_open = blocking.open_socket
+
+    def open_then_wait(addr: object, timeout: float | None) -> socket.socket:
+        sock = real_open(addr, timeout)  # type: ignore[arg-type]
+        assert refused.wait(5)  # the daemon has already closed when we send
+        return sock
+
+    monkeypatch.setattr(blocking, "open_socket", open_then_wait)
+    server = threading.Thread(target=refuse)
+    server.start()
+    try:
+        with pytest.raises(SpreadError) as e:
+            connect("4803", "me", socket_dir=str(tmp_path), timeout=5)
+    finally:
+        server.join()
+        listener.close()
+    assert e.value.code == w.REJECT_QUOTA
+
+
 _frames = st.lists(
     st.one_of(
         st.builds(
