@@ -1552,6 +1552,13 @@ class Engine:
         if mine.highest_seq - self.last_discarded >= PACKET_SLOTS or mine.aru > mine.highest_seq:
             self._drop("bad_form2")
             return
+        # Ring ids are (VID, seconds) and each formation can take an id a second or two ahead
+        # of the clock. A daemon restarted soon after a burst of formations has forgotten
+        # them; a ring on this token may still carry one, and reusing it would give two
+        # memberships one id (the original does; found by the simulator, seed 133571).
+        for r in tok.rings:
+            if r.memb_id.proc_id == me and r.memb_id.time > self.last_time_used:
+                self.last_time_used = r.memb_id.time
         nm += 1
         self.last_seq = h.seq
         memb_time = 0

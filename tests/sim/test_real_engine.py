@@ -140,3 +140,14 @@ def test_partition_and_heal_on_the_real_engine() -> None:
 def test_hypothesis_fault_schedules_keep_evs_on_the_real_engine(schedule: Schedule) -> None:
     res = run_seed(0, SHORT, factory=RealEngine, schedule=schedule)
     assert res.violations == [], [str(v) for v in res.violations[:3]]
+
+
+def test_a_quickly_restarted_leader_never_reuses_its_former_ring_id() -> None:
+    # Soak seed 133571: d0 led ring (d0, T) with ids running ahead of its clock after a burst
+    # of formations, crashed, restarted 0.35 s later with a fresh Last_time_used, and led the
+    # next ring while the survivors still held (d0, T) as their ring: the original would
+    # reuse T for a different membership.
+    res = run_seed(133571, SimParams(daemons=5), factory=RealEngine)
+    assert res.violations == [], res.violations[:3]
+    restarted = run_seed(133571, SimParams(daemons=5), trace=True).trace
+    assert any(" d0.1 " in line and "REGULAR" in line for line in restarted)
