@@ -12,11 +12,14 @@ refuses a copy whose runs differ from the interpreter's):
 Uses the default (LAN) timeouts, Lookup 30 s included, unlike the short CI sweeps. Progress
 and every violating seed are printed as they come; the state file (next seed, failures) is
 rewritten after every chunk, so an interrupted soak continues where it stopped when started
-again with the same options. Takes all `python -m spread.sim` options.
+again with the same options. A soak counts only for the code it ran: the state records a
+fingerprint of the engine, codec and simulator sources, and a change to them starts the soak
+afresh (the old result is kept under "superseded"). Takes all `python -m spread.sim` options.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -24,6 +27,18 @@ from pathlib import Path
 
 from spread.sim.__main__ import build_parser, params_from
 from spread.sim.runner import cli_args, run_seeds
+
+ROOT = Path(__file__).resolve().parent.parent
+SOAKED = ("spread/ring", "spread/wire", "spread/sim")
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """A hash of the sources a soak exercises (the checkout's, whatever build runs them)."""
+    h = hashlib.sha256()
+    for folder in SOAKED:
+        for path in sorted((root / folder).glob("*.py")):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,14 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     params = params_from(args)
     state_path = Path(args.state)
     key = cli_args(params) + f" --start {args.start} --seeds {args.seeds}"
-    state = {"key": key, "next": args.start, "failures": [], "elapsed": 0.0}
+    code = fingerprint()
+    state: dict = {"key": key, "code": code, "next": args.start, "failures": [], "elapsed": 0.0}
     if state_path.exists():
         saved = json.loads(state_path.read_text())
-        if saved.get("key") == key:
-            state = saved
+        superseded = saved.pop("superseded", [])
+        if saved.get("key") == key and saved.get("code") == code:
+            state = {**saved, "superseded": superseded}
             print(f"resuming at seed {state['next']} ({len(state['failures'])} failing so far)")
         else:
-            print(f"{state_path} is for other options ({saved.get('key')}); starting afresh")
+            why = "options" if saved.get("key") != key else "engine or simulator sources"
+            print(f"{state_path} is for other {why}; starting afresh")
+            state["superseded"] = [*superseded, saved]
     end = args.start + args.seeds
     replay = f"python -m spread.sim {cli_args(params)}"
     while state["next"] < end:
