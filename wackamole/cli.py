@@ -53,9 +53,6 @@ BANNER = (
     + "\\" + "=" * 78 + "|\n"
 )
 
-NOT_YET = "wackamole: configuration loaded, but this version cannot run the daemon yet\n"
-
-
 class SelfResolveError(Exception):
     """The host name or its address could not be found; str() is the original's message."""
 
@@ -163,19 +160,10 @@ def check_config(
     return 0
 
 
-def _start(config: WackamoleConfig, debug: bool, err: TextIO) -> int:
-    """Hand over to wackamole.daemon.run if it exists (a later part of the project)."""
-    try:
-        daemon = importlib.import_module("wackamole.daemon")
-    except ModuleNotFoundError as exc:
-        if exc.name != "wackamole.daemon":
-            raise  # a real missing dependency of the daemon must not be hidden
-        daemon = None
-    run = getattr(daemon, "run", None)
-    if run is None:
-        err.write(NOT_YET)
-        return 1
-    return int(run(config, debug))
+def _start(config: WackamoleConfig, debug: bool, address: str) -> int:
+    """Hand over to the daemon (imported here: the config stage needs none of it)."""
+    daemon = importlib.import_module("wackamole.daemon")
+    return int(daemon.run(config, debug, address))
 
 
 def console(out: TextIO | None, err: TextIO | None) -> tuple[TextIO, TextIO]:
@@ -242,7 +230,8 @@ def main(
     if isinstance(loaded, int):
         return loaded
     out.flush()
-    return _start(loaded.with_command_line(spread, user), debug, err)
+    address = (resolve or resolve_self)()
+    return _start(loaded.with_command_line(spread, user), debug, address)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,16 @@ REPO = Path(__file__).parent.parent.parent
 
 
 class Daemon:
-    """Stands in for wackamole.daemon (a later part of the project)."""
+    """Stands in for wackamole.daemon: records how the command line starts it."""
 
     def __init__(self, status: int = 0) -> None:
         self.calls: list[tuple[WackamoleConfig, bool]] = []
+        self.addresses: list[str] = []
         self.status = status
 
-    def run(self, config: WackamoleConfig, debug: bool) -> int:
+    def run(self, config: WackamoleConfig, debug: bool, address: str) -> int:
         self.calls.append((config, debug))
+        self.addresses.append(address)
         return self.status
 
 
@@ -184,15 +186,9 @@ def test_daemon_status_is_the_exit_status(daemon: Daemon) -> None:
     assert run("-c", vector("good_minimal.conf"))[0] == 3
 
 
-def test_without_a_daemon_module_it_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "wackamole.daemon", None)
-    assert run("-d", "-c", vector("good_minimal.conf")) == (1, "", cli.NOT_YET)
-    assert cli.NOT_YET.count("\n") == 1
-
-
-def test_daemon_module_without_run_is_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "wackamole.daemon", types.ModuleType("wackamole.daemon"))
-    assert run("-c", vector("good_minimal.conf")) == (1, "", cli.NOT_YET)
+def test_the_daemon_is_given_this_hosts_resolved_address(daemon: Daemon) -> None:
+    run("-c", vector("good_minimal.conf"), resolve="192.0.2.7")
+    assert daemon.addresses == ["192.0.2.7"]
 
 
 def test_parse_time_messages_go_to_stdout_before_start(daemon: Daemon, tmp_path: Path) -> None:
