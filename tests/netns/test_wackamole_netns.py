@@ -8,6 +8,9 @@ client's ARP table follows the moves.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -180,3 +183,23 @@ def _needs_programs() -> None:
     for p in (WACKAMOLE, WACKATRL):
         if not Path(p).exists():
             pytest.skip(f"{p} is not installed")
+
+
+def test_without_d_it_detaches_writes_its_pid_and_still_works(lab: NetLab) -> None:
+    h1, _h2, _h3 = cluster(lab)
+    (h1.dir / "wackamole.conf").write_text(WACKAMOLE_CONF)
+    pid_file = h1.tmp / "wackamole.pid"  # the daemon's /tmp is the host's own
+    env = {**os.environ, "WACKAMOLE_PID_FILE": "/tmp/wackamole.pid"}
+    launcher = h1.spawn(as_host(h1, [str(WACKAMOLE), "-c", "wackamole.conf"]), "launcher", env)
+    assert launcher.popen.wait(15) == 0  # the launching process returns at once
+    assert wait_until(pid_file.exists, 10)
+    pid = int(pid_file.read_text())
+    try:
+        assert pid != launcher.pid and pid_file.read_text() == f"{pid}\n"
+        assert wait_until(lambda: held(h1) == set(VIPS), 15)
+        os.kill(pid, signal.SIGTERM)
+        assert wait_until(lambda: held(h1) == set(), 10)
+        assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # the daemon this test started, by its PID
