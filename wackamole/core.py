@@ -147,6 +147,11 @@ NodeAction = (
 
 # --- state -----------------------------------------------------------------------------------
 
+def _host_order(ip: IPv4Address) -> int:
+    """The 4 network-order bytes read as an x86 integer, as the original sorts its cache."""
+    return int.from_bytes(ip.packed, "little")
+
+
 @dataclass
 class Member:
     name: str
@@ -195,8 +200,8 @@ class Node:
 
     def shared_arp_cache(self) -> tuple[ArpEntry, ...]:
         """The shared cache in the original's order: the address read as a host-order int."""
-        key = lambda ip: int.from_bytes(ip.packed, "little")  # noqa: E731
-        return tuple(ArpEntry(ip, self.shared_arp[ip]) for ip in sorted(self.shared_arp, key=key))
+        ordered = sorted(self.shared_arp, key=_host_order)
+        return tuple(ArpEntry(ip, self.shared_arp[ip]) for ip in ordered)
 
     # --- events ------------------------------------------------------------------------------
 

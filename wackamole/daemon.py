@@ -232,7 +232,6 @@ class Daemon:
             elif isinstance(a, Connect):
                 await self._connect()
             elif isinstance(a, Disconnect):
-                self.log(LogLevel.DEBUG, "Disconnecting from Spread")
                 await self._drop_session()
             elif isinstance(a, Exit):
                 self.exit_code.set_result(a.code)

@@ -30,7 +30,14 @@ from wackamole.core import (
     SetTimer,
     Timer,
 )
-from wackamole.peer import BalanceMessage, Claim, MessageType, StateMessage
+from wackamole.peer import (
+    ArpEntry,
+    BalanceMessage,
+    Claim,
+    MessageType,
+    StateMessage,
+    encode_arp_cache,
+)
 
 
 def config(
@@ -361,3 +368,16 @@ def test_with_prefer_lists_any_schedule_settles_with_one_holder_each(
         fans = [h for h in c.hosts if vif in [p for p in prefers[c.hosts.index(h)]]]
         if fans:
             assert c.holders(vif)[0] in {h.name for h in fans}
+
+
+def test_the_shared_arp_cache_keeps_the_latest_mac_in_the_originals_order() -> None:
+    node = joined(config(vifs=1))
+    a, b = IPv4Address("10.0.0.2"), IPv4Address("9.0.0.3")
+    node.on_message("#w1#h1", MessageType.ARPCACHE, encode_arp_cache([ArpEntry(b, b"\1" * 6)]))
+    actions = node.on_message(
+        "#w1#h1", MessageType.ARPCACHE,
+        encode_arp_cache([ArpEntry(a, b"\2" * 6), ArpEntry(b, b"\3" * 6)]),
+    )
+    assert actions[0] == Log(LogLevel.DEBUG, "Reading 2 shared arp entries")
+    # Sorted by the address bytes read as an x86 integer: 10.0.0.2 (0x0200000a) first.
+    assert node.shared_arp_cache() == (ArpEntry(a, b"\2" * 6), ArpEntry(b, b"\3" * 6))
