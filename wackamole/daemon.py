@@ -193,6 +193,8 @@ class Daemon:
             event, done = await self.events.get()
             try:
                 await self.apply(event())
+            except Exception as exc:  # one failed event must not silently stop the daemon
+                self.log.print(f"error while handling an event: {exc!r}")
             finally:
                 for index, ann in self.announcing.items():
                     self.notifiers[index] = asyncio.create_task(self._announce(index, ann))
