@@ -44,3 +44,18 @@ def test_five_daemons_keep_evs_under_random_faults() -> None:
 
 def test_twelve_daemons_in_three_segments_keep_evs() -> None:
     assert_clean(MANY, range(30_000, 30_008))
+
+
+SIXTEEN = SimParams(
+    daemons=16,
+    segments=2,
+    duration=10.0,
+    settle=16.0,
+    drain=4.0,
+    rate=0.5,
+    timeouts=RingTimeouts(lookup=6.0),
+)
+
+
+def test_sixteen_daemons_in_two_segments_keep_evs() -> None:
+    assert_clean(SIXTEEN, range(40_000, 40_008))
