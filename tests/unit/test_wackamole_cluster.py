@@ -76,6 +76,15 @@ def settled(cluster: Cluster) -> None:
         assert h.up == {i for i, o in enumerate(owners) if o == h.ip}
 
 
+def running(vifs: int, nodes: int = 2) -> Cluster:
+    """`nodes` wackamoles started together, mature and settled."""
+    c = Cluster([config(vifs=vifs)] * nodes)
+    for i in range(nodes):
+        c.start(i)
+    c.run(until=10)
+    return c
+
+
 def counts(cluster: Cluster) -> list[int]:
     return sorted(len(h.up) for h in cluster.live())
 
@@ -92,10 +101,7 @@ def test_nodes_started_together_claim_nothing_until_mature_then_share_evenly() -
 
 
 def test_a_crashed_nodes_addresses_are_taken_over_at_once() -> None:
-    c = Cluster([config(vifs=4)] * 2)
-    c.start(0)
-    c.start(1)
-    c.run(until=10)
+    c = running(vifs=4)
     settled(c)
     c.crash(1)
     c.run(until=10)  # the membership change alone, no timer needed
@@ -103,10 +109,7 @@ def test_a_crashed_nodes_addresses_are_taken_over_at_once() -> None:
 
 
 def test_a_restarted_node_cleans_up_what_it_left_and_is_given_its_share() -> None:
-    c = Cluster([config(vifs=4)] * 2)
-    c.start(0)
-    c.start(1)
-    c.run(until=10)
+    c = running(vifs=4)
     left_behind = set(c.hosts[1].up)
     c.crash(1)
     c.run(until=12)
@@ -118,10 +121,7 @@ def test_a_restarted_node_cleans_up_what_it_left_and_is_given_its_share() -> Non
 
 
 def test_a_stopped_node_releases_everything_and_logs_the_signal() -> None:
-    c = Cluster([config(vifs=2)] * 2)
-    c.start(0)
-    c.start(1)
-    c.run(until=10)
+    c = running(vifs=2)
     node = c.hosts[1].node
     assert node is not None
     actions = node.shutdown("SIGTERM")
@@ -163,10 +163,7 @@ def test_a_preferred_address_goes_to_its_node_and_is_never_balanced_away() -> No
 
 
 def test_wackatrl_f_drops_everything_until_s() -> None:
-    c = Cluster([config(vifs=4)] * 2)
-    c.start(0)
-    c.start(1)
-    c.run(until=10)
+    c = running(vifs=4)
     node = c.hosts[0].node
     assert node is not None
     c.apply(0, node.service_failure())
