@@ -174,7 +174,6 @@ class Node:
     my_ip: IPv4Address
     state: NodeState = NodeState.BOOT
     mature: bool = False
-    was_mature: bool = False  # mature before, since the last connect
     connected: bool = False
     spread_lock: bool = False  # wackatrl -f: stay away from Spread until -s
     gid: GroupId | None = None
@@ -216,7 +215,6 @@ class Node:
         """Connect and join both succeeded."""
         self.connected = True
         self.state = NodeState.BOOT
-        self.was_mature = False
         self.mature = False
         self.my_count = 0
         self._emit(SetTimer(Timer.MATURE, self.config.mature))
@@ -505,19 +503,16 @@ class Node:
             if before == self.my_ip and slot.owner != self.my_ip:
                 released += 1
                 self._release(i)
-            for m in self.members:
-                if m.address == before and m.address != slot.owner:
-                    m.count -= 1
-                if m.address == slot.owner and m.address != before:
-                    m.count += 1
             slot.claim = Claim.PREFER_CLAIMED
         if released:
             self._post_release()
-        if self.mature and not self.was_mature:
-            # First maturity since connecting: recount from the table.
-            self.was_mature = True
-            for m in self.members:
-                m.count = sum(1 for s in self.alloc if s.owner == m.address)
+        # Every node recounts from the agreed table. The original recounts only at a node's
+        # first maturity and otherwise adjusts the counts from its own snapshot, which can
+        # differ between nodes (e.g. after a node with Prefer rejoins quickly): then
+        # Claim_unclaimed picks different owners at different nodes and an address is served
+        # by nobody (docs/compat.md). Where the original's nodes agree, the counts are equal.
+        for m in self.members:
+            m.count = sum(1 for s in self.alloc if s.owner == m.address)
 
     def _claim_unclaimed(self) -> None:
         for i, slot in enumerate(self.alloc):
