@@ -3,9 +3,10 @@
 One group, one agreed order: every message and membership change goes through a single
 queue, so each member sees the same sequence, its own messages included (as Spread delivers
 them without SELF_DISCARD). A membership change queued behind messages is delivered after
-them, as EVS delivers a configuration's messages before the next configuration. Timers run
-on simulated time. Each node's interfaces are tracked from its Acquire/Release actions, so
-tests can ask who really has an address up.
+them, as EVS delivers a configuration's messages before the next configuration. The network
+can be split into sides: each side then has its own memberships, and a message reaches only
+the members on its sender's side. Timers run on simulated time. Each node's interfaces are
+tracked from its Acquire/Release actions, so tests can ask who really has an address up.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Cluster:
         self.armed: dict[tuple[int, Timer], tuple[float, int]] = {}
         self.seq = itertools.count()
         self.view = 0
-        self.log: list[str] = []
+        self.side: dict[str, int] = {h.name: 0 for h in self.hosts}
 
     # --- driving -----------------------------------------------------------------------------
 
@@ -88,6 +89,18 @@ class Cluster:
         h.node = None
         self._leave(h)
 
+    def partition(self, away: set[int]) -> None:
+        """Cut the hosts `away` off the others: each side gets a membership of its own."""
+        for i, h in enumerate(self.hosts):
+            self.side[h.name] = 1 if i in away else 0
+        self._membership(0)
+        self._membership(1)
+
+    def heal(self) -> None:
+        if any(self.side.values()):
+            self.side = dict.fromkeys(self.side, 0)
+            self._membership(0)
+
     def run(self, until: float) -> None:
         """Deliver everything queued and fire timers up to `until` (simulated seconds)."""
         while True:
@@ -111,31 +124,33 @@ class Cluster:
 
     def _join(self, h: Host) -> None:
         self.members.append(h)
-        self._membership()
+        self._membership(self.side[h.name])
 
     def _leave(self, h: Host) -> None:
         for k in [k for k in self.armed if k[0] == self.hosts.index(h)]:
             del self.armed[k]
         if h in self.members:
             self.members.remove(h)
-            self._membership()
+            self._membership(self.side[h.name])
 
-    def _membership(self) -> None:
+    def _membership(self, side: int) -> None:
         self.view += 1
-        names = sorted(m.private for m in self.members)  # one order for every member
-        self.queue.append(("memb", (GroupId(1, 1000, self.view), tuple(names))))
+        # One order for every member of the side.
+        names = sorted(m.private for m in self.members if self.side[m.name] == side)
+        if names:
+            self.queue.append(("memb", (side, GroupId(1, 1000, self.view), tuple(names))))
 
     def _deliver(self, kind: str, what: object) -> None:
         if kind == "memb":
-            gid, names = what  # type: ignore[misc]
+            side, gid, names = what  # type: ignore[misc]
             for h in list(self.members):
-                if h.node is not None and h.private in names:
+                if h.node is not None and h.private in names and self.side[h.name] == side:
                     i = self.hosts.index(h)
                     self.apply(i, h.node.on_membership("wack1", names, names.index(h.private), gid))
         else:
-            sender, mess_type, body = what  # type: ignore[misc]
+            side, sender, mess_type, body = what  # type: ignore[misc]
             for h in list(self.members):
-                if h.node is not None:
+                if h.node is not None and self.side[h.name] == side:
                     self.apply(self.hosts.index(h), h.node.on_message(sender, mess_type, body))
 
     def apply(self, i: int, actions: list[NodeAction]) -> None:
@@ -148,10 +163,11 @@ class Cluster:
             elif isinstance(a, Disconnect):
                 if h in self.members:
                     self.members.remove(h)
-                    self._membership()
+                    self._membership(self.side[h.name])
             elif isinstance(a, Multicast):
                 if h in self.members:
-                    self.queue.append(("mess", (h.private, int(a.mess_type), a.body)))
+                    message = (self.side[h.name], h.private, int(a.mess_type), a.body)
+                    self.queue.append(("mess", message))
             elif isinstance(a, SampleArpCache):
                 assert h.node is not None
                 self.apply(i, h.node.local_arp_cache([ArpEntry(h.ip, bytes(6))]))

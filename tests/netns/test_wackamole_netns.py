@@ -203,3 +203,18 @@ def test_without_d_it_detaches_writes_its_pid_and_still_works(lab: NetLab) -> No
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # the daemon this test started, by its PID
+
+
+def test_a_partition_gives_each_side_everything_and_the_heal_settles_it(lab: NetLab) -> None:
+    h1, h2, _h3 = cluster(lab)
+    w1, w2 = start_wackamole(h1), start_wackamole(h2)
+    assert wait_until(lambda: len(held(h1)) == 2 and len(held(h2)) == 2, 20), w1.output()
+    h2.partition()  # each side now thinks it is alone and serves the whole pool
+    assert wait_until(lambda: held(h1) == set(VIPS) and held(h2) == set(VIPS), 20), (
+        w1.output() + w2.output()
+    )
+    h2.heal()  # the merged state exchange keeps one claim per address; losers release
+    assert wait_until(
+        lambda: not held(h1) & held(h2) and held(h1) | held(h2) == set(VIPS), 30
+    ), w1.output() + w2.output()
+    assert wait_until(lambda: len(held(h1)) == 2 and len(held(h2)) == 2, 20), w1.output()
