@@ -286,9 +286,11 @@ class Daemon:
                 if self.mailbox is mailbox:
                     self.post(lambda code=exc.code: self.node.spread_error(code))
                 return
-            self.post(lambda m=msg: self._dispatch(m))
+            self.post(lambda m=msg: self._dispatch(m, mailbox))
 
-    def _dispatch(self, msg: object) -> list[NodeAction]:
+    def _dispatch(self, msg: object, mailbox: AsyncMailbox) -> list[NodeAction]:
+        if self.mailbox is not mailbox:
+            return []  # read before a reconnect: the original never sees these
         if isinstance(msg, MembershipMessage):
             if msg.gid is None:
                 return []
