@@ -22,6 +22,7 @@ from wackamole.config import parse_config_text
 from wackamole.control import VifState
 from wackamole.core import (
     Acquire,
+    CancelTimer,
     Connect,
     Multicast,
     Node,
@@ -114,7 +115,7 @@ class Replay:
                 entry = (self.now + a.delay, self.seq)
                 self.armed[a.timer] = entry
                 heapq.heappush(self.timers, (*entry, a.timer))
-            elif type(a).__name__ == "CancelTimer":
+            elif isinstance(a, CancelTimer):
                 self.armed.pop(a.timer, None)
             elif isinstance(a, Acquire):
                 self.acquired.append(a.vif)
