@@ -117,6 +117,15 @@ def _start(host: Host, c_side: bool, orig: Path, name: str) -> Proc:
     return start_c_wackamole(host, orig, name) if c_side else start_wackamole(host, name)
 
 
+def mixed(lab: NetLab, orig: Path) -> tuple[Host, Host, Proc, Proc]:
+    """The C wackamole on h1, ours on h2, settled 2/2."""
+    h1, h2, _h3 = cluster(lab)
+    c_proc = start_c_wackamole(h1, orig)
+    py_proc = start_wackamole(h2)
+    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    return h1, h2, c_proc, py_proc
+
+
 @pytest.mark.parametrize("c_first", [True, False], ids=["c-first", "python-first"])
 def test_the_first_matures_alone_and_the_second_gets_half(
     lab: NetLab, orig: Path, c_first: bool
@@ -134,10 +143,7 @@ def test_the_first_matures_alone_and_the_second_gets_half(
 def test_sigterm_of_either_gives_all_to_the_other_and_a_restart_rebalances(
     lab: NetLab, orig: Path, c_stops: bool
 ) -> None:
-    h1, h2, _h3 = cluster(lab)
-    c_proc = start_c_wackamole(h1, orig)
-    py_proc = start_wackamole(h2)
-    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    h1, h2, c_proc, py_proc = mixed(lab, orig)
     stopping, stays = (h1, h2) if c_stops else (h2, h1)
     victim = c_proc if c_stops else py_proc
     assert victim.stop() == 0  # SIGTERM: release everything, exit 0
@@ -151,10 +157,7 @@ def test_sigterm_of_either_gives_all_to_the_other_and_a_restart_rebalances(
 def test_kill9_leaves_addresses_behind_and_a_restart_cleans_them_up(
     lab: NetLab, orig: Path, c_killed: bool
 ) -> None:
-    h1, h2, _h3 = cluster(lab)
-    c_proc = start_c_wackamole(h1, orig)
-    py_proc = start_wackamole(h2)
-    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    h1, h2, c_proc, py_proc = mixed(lab, orig)
     killed, survivor = (h1, h2) if c_killed else (h2, h1)
     (c_proc if c_killed else py_proc).kill9()
     stale = held(killed)
@@ -168,10 +171,7 @@ def test_kill9_leaves_addresses_behind_and_a_restart_cleans_them_up(
 def test_either_wackatrl_lists_either_daemon_the_same_way(
     lab: NetLab, orig: Path, orig_trl: Path
 ) -> None:
-    h1, h2, _h3 = cluster(lab)
-    c_proc = start_c_wackamole(h1, orig)
-    py_proc = start_wackamole(h2)
-    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    h1, h2, _c_proc, _py_proc = mixed(lab, orig)
     for host in (h1, h2):  # h1 asks the C daemon, h2 ours
         ours, theirs = wackatrl(host), c_wackatrl(host, orig_trl)
         assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
@@ -182,10 +182,7 @@ def test_either_wackatrl_lists_either_daemon_the_same_way(
 
 
 def test_both_daemons_report_one_allocation_table(lab: NetLab, orig: Path) -> None:
-    h1, h2, _h3 = cluster(lab)
-    c_proc = start_c_wackamole(h1, orig)
-    py_proc = start_wackamole(h2)
-    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    h1, h2, c_proc, _py_proc = mixed(lab, orig)
     # Our wackatrl reads either daemon; both tables name the same owner for every address.
     assert wait_until(lambda: wackatrl(h1).stdout == wackatrl(h2).stdout, 10), logs(c_proc)
     listing = wackatrl(h1).stdout
@@ -196,10 +193,7 @@ def test_both_daemons_report_one_allocation_table(lab: NetLab, orig: Path) -> No
 def test_wackatrl_f_gives_away_to_the_other_kind_and_s_takes_a_share_back(
     lab: NetLab, orig: Path, on_c: bool
 ) -> None:
-    h1, h2, _h3 = cluster(lab)
-    c_proc = start_c_wackamole(h1, orig)
-    py_proc = start_wackamole(h2)
-    assert wait_until(lambda: balanced(h1, h2), SETTLE), logs(c_proc, py_proc)
+    h1, h2, c_proc, py_proc = mixed(lab, orig)
     told, other = (h1, h2) if on_c else (h2, h1)
     r = wackatrl(told, "-f")
     assert r.returncode == 0, r.stdout + r.stderr
