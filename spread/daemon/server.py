@@ -33,6 +33,7 @@ from spread.daemon.log import (
     log_membership,
     membership_columns,
 )
+from spread.daemon.monitor import build_status
 from spread.daemon.sessions import AUTH, DOOMED, HELLO, OPEN, ClientSession
 from spread.groups.access import ACCESS_FILES, AccessRules, parse_access
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
@@ -47,8 +48,11 @@ from spread.groups.layer import (
 )
 from spread.ring.api import Deliver, Log, RegularConfiguration, RingEngine
 from spread.ring.single import SingleRing
+from spread.wire.daemon import Status
 
 log = logging.getLogger("spread.daemon")
+
+OP_STATE = 1  # membership state OP, as STATUS reports it
 
 _AUTH_ORDER = ("NULL", "IP")  # registration order: the auth list is sent in this order
 
@@ -106,6 +110,9 @@ class Daemon:
         self.mlog: MembershipLog | None = MembershipLog(my.name) if membership_log else None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self.started = loop.time()  # STATUS reports seconds since start
+        self.exit_status = 0
+        self.stopped = asyncio.Event()  # set to end run(): a signal or the monitor's Terminate
 
     # ---- session table --------------------------------------------------------------------
 
@@ -287,6 +294,59 @@ class Daemon:
         self._ring(self.engine.on_timer(self.loop.time()))
         self._flush()
 
+    # ---- monitor commands (spread/daemon/monitor.py decides, these carry out) ---------------
+
+    def status(self) -> Status:
+        """The STATUS figures: the engine's, plus uptime, groups and sessions."""
+        ring_status = getattr(self.engine, "status", None)
+        if ring_status is not None:
+            ring = ring_status()
+        else:  # the one-daemon ring: always OP, alone, nothing on the wire
+            cfg = self.config
+            ring = dict.fromkeys(
+                ("packet_sent", "packet_recv", "packet_delivered", "retrans", "u_retrans",
+                 "s_retrans", "b_retrans", "aru", "my_aru", "highest_seq", "token_hurry",
+                 "token_rounds"), 0)
+            ring.update(state=OP_STATE, my_id=self.layer.my_vid, leader_id=self.layer.my_vid,
+                        membership_changes=1, num_procs=1, num_segments=1, window=cfg.window,
+                        personal_window=cfg.personal_window,
+                        accelerated_ring=int(cfg.ring_runs_accelerated),
+                        accelerated_window=cfg.accelerated_window)
+        return build_status(
+            ring,
+            sec=int(self.loop.time() - self.started),
+            gstate=int(self.layer.state),
+            message_delivered=self.layer.data_delivered,
+            num_sessions=len(self.sessions) + len(self.reserved),
+            num_groups=len(self.layer.groups),
+        )
+
+    def set_partition(self, components: tuple[int, ...]) -> None:
+        setter = getattr(self.engine, "set_partition", None)
+        if setter is not None:
+            setter(self.loop.time(), components)
+            self._arm_timer()  # the partition lifts itself after 60 s
+
+    def set_flow_control(self, window: int, personal: int, accelerated: int) -> None:
+        setter = getattr(self.engine, "set_flow_control", None)
+        if setter is not None:
+            setter(window, personal, accelerated)
+        status = getattr(self.engine, "status", None)
+        now = status() if status is not None else {}
+        self.alarm(A.INFO, A.FLOW_CONTROL,
+                   f"FC_handle_message: Got monitor mess, Window {now.get('window', window)} "
+                   f"Personal {now.get('personal_window', personal)} "
+                   f"Accelerated {now.get('accelerated_window', accelerated)}")
+
+    def exit_fatal(self, text: str, types: int) -> None:
+        """A FATAL alarm that ends the daemon (the original aborts; we close down cleanly)."""
+        if self.logger is not None:
+            self.logger.fatal([text], types)
+        else:
+            log.critical(text)
+        self.exit_status = 1
+        self.stopped.set()
+
     # ---- start / stop ---------------------------------------------------------------------
 
     def start(self) -> None:
@@ -398,30 +458,30 @@ async def run(
     daemon = Daemon(config, loop=loop, membership_log=membership_log, logger=logger)
     my = config.my
     assert my is not None
-    udp = None
-    if len(config.daemons) > 1:  # a real ring: the engine on UDP P and P+1
-        from spread.daemon.transport import attach_engine
+    from spread.daemon.transport import attach_engine, attach_monitor
 
+    if len(config.daemons) > 1:  # a real ring: the engine on UDP P and P+1
         udp = attach_engine(daemon, config)
+    else:
+        udp = attach_monitor(daemon, config)
     servers, path, ino = await start_listeners(daemon, config, my.port)
     daemon.start()
-    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, daemon.stopped.set)
     try:
-        await stop.wait()
+        await daemon.stopped.wait()
     finally:
         for srv in servers:
             srv.close()
         for s in list(daemon.sessions.values()):
             s.close_now()
-        if udp is not None:
-            udp.close()
+        udp.close()
         with contextlib.suppress(OSError):
             if os.lstat(path).st_ino == ino:
                 os.unlink(path)
-    daemon.alarm(A.PRINT, A.SYSTEM, "Spread daemon exiting normally!")
-    return 0
+    if daemon.exit_status == 0:
+        daemon.alarm(A.PRINT, A.SYSTEM, "Spread daemon exiting normally!")
+    return daemon.exit_status
 
 
 def serve(config: SpreadConfig, *, membership_log: bool = False) -> int:

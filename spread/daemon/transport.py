@@ -3,8 +3,9 @@
 Owns which UDP sockets a daemon opens and how ([conf] §8.2: bcast channel on P, token
 channel on P+1, extra segment-address binds, a send socket bound to My's configured IP),
 reading datagrams into a callback and sending `SendDatagram` actions without ever blocking.
-It must not know packet layouts or protocol rules: the engine validates everything it is given.
-`attach_engine()` wires a transport and a ring engine into a `server.Daemon`.
+It must not know packet layouts or protocol rules: the engine validates everything it is given,
+and monitor commands go to a MonitorDesk (spread/daemon/monitor.py). `attach_engine()` wires a
+transport and a ring engine into a `server.Daemon`; `attach_monitor()` serves spmonitor alone.
 """
 
 from __future__ import annotations
@@ -22,11 +23,21 @@ from typing import Any
 
 from spread.config import alarm as A
 from spread.config.model import IfType, IpAddress, SpreadConfig
+from spread.daemon.monitor import (
+    ExitByMonitor,
+    MonitorDesk,
+    Note,
+    ReplyStatus,
+    SetFlowControl,
+    SetPartition,
+    is_control_datagram,
+    status_reply,
+)
 from spread.ring.api import Action, Channel, RingEngine, SendDatagram
 
 log = logging.getLogger("spread.daemon.transport")
 
-DatagramCallback = Callable[[Channel, str, bytes], None]
+DatagramCallback = Callable[[Channel, str, bytes, int], None]  # channel, ip, data, port
 AlarmFn = Callable[[int, int, str], None]  # (priority, alarm types, text): Daemon.alarm
 
 RECV_SIZE = 65536  # the engine checks sizes; a UDP datagram is never larger
@@ -110,9 +121,9 @@ def _join(sock: socket.socket, group: IpAddress, me: IpAddress) -> None:
 class UdpTransport:
     """Receiving sockets on P / P+1 and one non-blocking send socket on My's configured IP.
 
-    Incoming datagrams go to `on_datagram(channel, src_ip, data)`, source IP without port or
-    scope (the engine compares it with the sender's configured IP). `send()` drops and counts
-    a datagram the kernel cannot take right now instead of stalling the daemon.
+    Incoming datagrams go to `on_datagram(channel, src_ip, data, src_port)`, the source IP
+    without scope (the engine compares it with the sender's configured IP). `send()` drops
+    and counts a datagram the kernel cannot take right now instead of stalling the daemon.
     """
 
     def __init__(
@@ -134,6 +145,7 @@ class UdpTransport:
         self.counters: Counter[str] = Counter()
         self.recv_socks: list[tuple[socket.socket, Channel]] = []
         self.send_sock: socket.socket | None = None
+        self.extra_socks: list[socket.socket] = []  # owned by helpers, closed with us
         self._scope = me.scope_id if me.family == 6 else 0
         self._logged_errnos: Counter[int] = Counter()
 
@@ -242,6 +254,9 @@ class UdpTransport:
         if self.send_sock is not None:
             self.send_sock.close()
             self.send_sock = None
+        for sock in self.extra_socks:
+            sock.close()
+        self.extra_socks = []
 
     @property
     def send_address(self) -> tuple[str, int]:
@@ -282,7 +297,7 @@ class UdpTransport:
             if "%" in host:
                 host = host.split("%", 1)[0]
             try:
-                deliver(channel, host, data)
+                deliver(channel, host, data, src[1])
             except Exception:
                 counters["callback_error"] += 1
                 log.exception("datagram handler failed on a %d-byte datagram from %s",
@@ -388,13 +403,17 @@ def attach_engine(
 
     Opens the sockets (OSError if a bind fails), replaces `daemon.engine` with a
     SendingEngine around `engine` (default: `make_engine`), and feeds every datagram into it,
-    carrying the resulting actions out through the daemon like its own timer does.
-    Call `transport.close()` on the way out.
+    carrying the resulting actions out through the daemon like its own timer does. Monitor
+    commands go to a MonitorPort instead. Call `transport.close()` on the way out.
     """
     loop: asyncio.AbstractEventLoop = daemon.loop
     inner = engine if engine is not None else make_engine(config, loop)
+    monitor = MonitorPort(daemon, config)
 
-    def on_datagram(channel: Channel, src_ip: str, data: bytes) -> None:
+    def on_datagram(channel: Channel, src_ip: str, data: bytes, src_port: int) -> None:
+        if channel == Channel.DATA and is_control_datagram(data):
+            monitor.on_datagram(src_ip, src_port, data)
+            return
         daemon._ring(wrapped.on_datagram(loop.time(), channel, src_ip, data))
         daemon._flush()
 
@@ -402,5 +421,80 @@ def attach_engine(
                                         getattr(daemon, "alarm", None))
     wrapped = SendingEngine(inner, transport)
     transport.open()
+    monitor.open(transport)
     daemon.engine = wrapped
     return transport
+
+
+def attach_monitor(daemon: Any, config: SpreadConfig) -> UdpTransport:
+    """A one-daemon configuration has no ring traffic, but spmonitor still talks to port P:
+    open P only and serve monitor commands there (the original binds it in every case)."""
+    loop: asyncio.AbstractEventLoop = daemon.loop
+    monitor = MonitorPort(daemon, config)
+
+    def on_datagram(channel: Channel, src_ip: str, data: bytes, src_port: int) -> None:
+        if is_control_datagram(data):
+            monitor.on_datagram(src_ip, src_port, data)
+
+    alarm = getattr(daemon, "alarm", None)
+    plan = [b for b in plan_bindings(config) if b.channel == Channel.DATA]
+    my = config.my
+    assert my is not None
+    transport = UdpTransport(loop, my.address, plan, on_datagram,
+                             ignore_join_errors=config.ignore_multicast_join_errors,
+                             alarm=alarm)
+    transport.open()
+    monitor.open(transport)
+    return transport
+
+
+class MonitorPort:
+    """Carries out a MonitorDesk's decisions for one daemon: answers STATUS from a socket of
+    its own (My's IP, any port, as the original's status channel), applies partitions and
+    flow control to the engine, and ends the daemon when the monitor says so."""
+
+    def __init__(self, daemon: Any, config: SpreadConfig) -> None:
+        my = config.my
+        assert my is not None
+        self.daemon = daemon
+        self.me = my.address
+        self.desk = MonitorDesk([(d.vid, d.ip) for d in config.daemons], my.vid,
+                                config.conf_hash, dangerous=config.dangerous_monitor)
+        self.sock: socket.socket | None = None
+
+    def open(self, transport: UdpTransport) -> None:
+        sock = socket.socket(_family(self.me), socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(self.me.sockaddr(0))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        transport.extra_socks.append(sock)  # closed with the transport
+
+    def on_datagram(self, src_ip: str, src_port: int, data: bytes) -> None:
+        daemon = self.daemon
+        for a in self.desk.on_datagram(src_ip, src_port, data):
+            if type(a) is Note:
+                daemon.alarm(a.priority, a.types, a.text)
+            elif type(a) is ReplyStatus:
+                self._reply(a)
+            elif type(a) is SetPartition:
+                daemon.set_partition(a.components)
+            elif type(a) is SetFlowControl:
+                daemon.set_flow_control(a.window, a.personal_window, a.accelerated_window)
+            elif type(a) is ExitByMonitor:
+                daemon.exit_fatal(a.text, A.NETWORK)
+
+    def _reply(self, a: ReplyStatus) -> None:
+        if self.sock is None:
+            return
+        data = status_reply(self.desk.my_vid, self.daemon.status())
+        dest: tuple[Any, ...] = (a.ip, a.port) if self.me.family == 4 else (
+            a.ip, a.port, 0, self.me.scope_id)
+        try:
+            self.sock.sendto(data, dest)
+        except OSError as e:  # the monitor is gone or unreachable: nothing to do
+            self.desk.counters["reply_error"] += 1
+            log.debug("status reply to [%s]:%d failed: %s", a.ip, a.port, e)

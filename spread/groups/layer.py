@@ -215,6 +215,7 @@ class GroupLayer:
         self._num_daemons_gathered = 0
         self._bufs: list[bytes] = []
         self._bufs_fresh = False
+        self.data_delivered = 0  # client data messages in the total order (STATUS "Deliver M")
 
     # ---- sessions -------------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class GroupLayer:
             message = to_little_endian(message)
         t = _U32LE.unpack_from(message)[0]
         if not t & _CONTROL:
+            self.data_delivered += 1
             targets = self.targets(message, t)
             return [Send(targets, message)] if targets else []
         sender = name_of(message[4:36])

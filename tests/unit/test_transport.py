@@ -146,8 +146,8 @@ def test_datagrams_arrive_with_channel_and_the_senders_bound_ip() -> None:
                   Binding(Channel.TOKEN, _ip("127.0.0.1"), port + 1, False)]
         plan_b = [Binding(Channel.DATA, _ip("127.0.0.2"), port, False),
                   Binding(Channel.TOKEN, _ip("127.0.0.2"), port + 1, False)]
-        a = UdpTransport(loop, _ip("127.0.0.1"), plan_a, lambda *x: got_a.append(x))
-        b = UdpTransport(loop, _ip("127.0.0.2"), plan_b, lambda *x: got_b.append(x))
+        a = UdpTransport(loop, _ip("127.0.0.1"), plan_a, lambda *x: got_a.append(x[:3]))
+        b = UdpTransport(loop, _ip("127.0.0.2"), plan_b, lambda *x: got_b.append(x[:3]))
         a.open()
         b.open()
         try:
@@ -177,7 +177,7 @@ def test_a_burst_is_read_completely_and_in_order() -> None:
         got: list[bytes] = []
         rx = UdpTransport(loop, _ip("127.0.0.1"),
                           [Binding(Channel.DATA, _ip("127.0.0.1"), port, False)],
-                          lambda _c, _s, d: got.append(d))
+                          lambda _c, _s, d, _p: got.append(d))
         tx = UdpTransport(loop, _ip("127.0.0.3"), [], lambda *x: None)
         rx.open()
         tx.open()
@@ -259,7 +259,7 @@ def test_handler_exception_does_not_stop_reading_the_batch() -> None:
         port = _free_port_pair()
         got: list[bytes] = []
 
-        def handler(_c: Channel, _s: str, d: bytes) -> None:
+        def handler(_c: Channel, _s: str, d: bytes, _p: int) -> None:
             if d == b"bad":
                 raise ValueError("boom")
             got.append(d)
@@ -320,7 +320,7 @@ def test_two_engines_form_one_ring_over_loopback_udp(tmp_path: Path) -> None:
                     when, lambda: run(name, engines[name].on_timer(loop.time())))
 
         for name, conf in confs.items():
-            def cb(ch: Channel, src: str, data: bytes, name: str = name) -> None:
+            def cb(ch: Channel, src: str, data: bytes, _port: int, name: str = name) -> None:
                 run(name, engines[name].on_datagram(loop.time(), ch, src, data))
 
             t = UdpTransport.for_config(loop, conf, cb)
@@ -374,7 +374,7 @@ def test_ipv6_datagrams_arrive_with_the_plain_source_address() -> None:
             port = probe.getsockname()[1]
         got: list[tuple[Channel, str, bytes]] = []
         rx = UdpTransport(loop, me, [Binding(Channel.TOKEN, me, port, False)],
-                          lambda *x: got.append(x))
+                          lambda *x: got.append(x[:3]))
         tx = UdpTransport(loop, me, [], lambda *x: None)
         rx.open()
         tx.open()
