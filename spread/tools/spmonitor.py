@@ -1,7 +1,751 @@
-"""The spmonitor tool (placeholder until its issue lands)."""
+"""spmonitor: watch and steer the daemons of one spread.conf, as the original's monitor does.
 
-from spread.unbuilt import not_built
+It reads the same configuration (it must: every command carries the configuration hash),
+poses as the configured daemon of this host, and sends STATUS queries, PARTITION, flow
+control, terminate and RELOAD commands to every daemon's port P from My's IP and the
+monitor port (-p, default 6543), where the status answers come back.
+
+`MonitorSession` is the whole program without I/O: feed it input lines, datagrams and timer
+ticks; it returns text to print, datagrams to send and when to stop. `main()` is the shell.
+Each dialogue is a generator that yields when it needs the next input line.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import sys
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from spread.config import ConfigError, SpreadConfig, load_with_log
+from spread.config import alarm as A
+from spread.config.hash import to_bytes
+from spread.config.model import DaemonSpec
+from spread.daemon.log import Logger
+from spread.wire.daemon import (
+    FC_TYPE,
+    MAX_PROCS_RING,
+    PARTITION_TYPE,
+    RELOAD_TYPE,
+    STATUS_TYPE,
+    FlowControlCmd,
+    PacketError,
+    PacketHeader,
+    Partition,
+    Reload,
+    Status,
+    StatusReply,
+    StatusRequest,
+    decode_packet,
+)
+
+DEFAULT_PORT = 6543
+DEFAULT_STATUS_PERIOD = 10.0
+PARTITION_PERIOD = 25.0  # daemons forget a partition 60 s after the last one
+MAX_PROC_NAME = 20
+CONFIG_FILE_BUF = 80
+LINE_CHUNK = 69  # fgets(buf, 70, stdin): longer lines arrive in pieces
+PROMPT = "Monitor> "
+EXIT_USAGE = 1
+EXIT_CONFIG = 1
+
+USAGE = (
+    "Usage: {exe}\n"
+    "\t[-p <port number>]    : specify port number\n"
+    "\t[-n <proc name>]      : force computer name\n"
+    "\t[-t <status timeout>] : specify number of seconds between status queries\n"
+    "\t[-c <file name>]      : specify configuration file\n\n"
+)
+
+MENU = (
+    "\n"
+    "=============\n"
+    "Monitor Menu:\n"
+    "-------------\n"
+    "\t0. Activate/Deactivate Status {all, none, Proc, CR}\n"
+    "\n"
+    "\t1. Define Partition\n"
+    "\t2. Send   Partition\n"
+    "\t3. Review Partition\n"
+    "\t4. Cancel Partition Effects\n"
+    "\n"
+    "\t5. Define Flow Control\n"
+    "\t6. Send   Flow Control\n"
+    "\t7. Review Flow Control\n"
+    "\n"
+    "\t8. Terminate Spread Daemons {all, none, Proc, CR}\n"
+    "\n"
+    "\tr. Reload Configuration File\n"
+    "\n"
+    "\t9. Exit\n"
+    "\n"
+    + PROMPT
+)
 
 
-def main() -> int:
-    return not_built("spmonitor")
+# ---- command line ----------------------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """Bad command line: `text` is what the original prints before it exits."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    port: int = DEFAULT_PORT
+    my_name: str | None = None
+    status_period: float = DEFAULT_STATUS_PERIOD
+    config_file: str = "spread.conf"
+
+
+def strtol(text: str) -> int | None:
+    """C's strtol(text, &end, 0) when the whole text must be consumed; None otherwise."""
+    s = text.lstrip(" \t\n\v\f\r")
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s[:2].lower() == "0x" and len(s) > 2:
+        base, digits = 16, s[2:]
+    elif s[:1] == "0":
+        base, digits = 8, s
+    else:
+        base, digits = 10, s
+    try:
+        value = int(digits, base) if digits and digits.isalnum() else None
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    value *= sign
+    return value if -(1 << 63) <= value < (1 << 63) else None  # ERANGE
+
+
+def parse_args(argv: Sequence[str], exe: str = "spmonitor") -> Options:
+    """Options come in exact pairs (`-p`, `-n`, `-t`, `-c` and one value each)."""
+    usage = USAGE.format(exe=exe)
+    port, name, period, conf = DEFAULT_PORT, None, DEFAULT_STATUS_PERIOD, "spread.conf"
+    i = 0
+    while len(argv) - i >= 2:
+        flag, value = argv[i], argv[i + 1]
+        if flag == "-p":
+            n = strtol(value)
+            if n is None or not 0 <= n <= 65535:
+                raise UsageError(usage)
+            port = n
+        elif flag == "-n":
+            if len(to_bytes(value)) > MAX_PROC_NAME - 1:
+                raise UsageError(usage)
+            name = value
+        elif flag == "-t":
+            n = strtol(value)
+            if n is None or n <= 0:
+                raise UsageError(usage)
+            period = float(n)
+        elif flag == "-c":
+            if len(to_bytes(value)) > CONFIG_FILE_BUF - 1:
+                raise UsageError(usage)
+            conf = value
+        else:
+            raise UsageError(usage)
+        i += 2
+    if i != len(argv):
+        raise UsageError(usage)
+    return Options(port, name, period, conf)
+
+
+# ---- the session, without I/O ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    ip: str
+    port: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rebind:
+    """The configuration was reloaded: the socket must move to the new My's address."""
+
+    ip: str
+
+
+Action = Write | SendTo | Stop | Rebind
+Loader = Callable[[], SpreadConfig]  # re-reads the configuration (raises ConfigError)
+Dialogue = Generator[None, str | None, None]
+
+
+def scan_int(line: str) -> tuple[int, int]:
+    """sscanf(line, "%d"): (1, value), (0, 0) on a non-number, (-1, 0) on a blank line."""
+    s = line.lstrip(" \t\n\v\f\r")
+    if not s:
+        return -1, 0
+    j = 1 if s[0] in "+-" else 0
+    k = j
+    while k < len(s) and s[k].isdigit():
+        k += 1
+    if k == j:
+        return 0, 0
+    return 1, int(s[:k])
+
+
+def first_word(line: str) -> str | None:
+    """sscanf(line, "%s"): the first whitespace-delimited word, or None."""
+    words = line.split()
+    return words[0] if words else None
+
+
+def int16(v: int) -> int:
+    v &= 0xFFFF
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+class MonitorSession:
+    """spmonitor's menu, dialogues, periodic sends and status reports."""
+
+    def __init__(self, config: SpreadConfig, port: int, status_period: float,
+                 loader: Loader | None = None) -> None:
+        self.port = port
+        self.status_period = status_period
+        self.loader = loader
+        self.out: list[Action] = []
+        self._dialogue: Dialogue | None = None
+        self._status_due: float | None = None
+        self._partition_due: float | None = None
+        self._now = 0.0
+        self._last: Status | None = None  # the previous report, whichever daemon sent it
+        self._use(config)
+
+    def _use(self, config: SpreadConfig) -> None:
+        assert config.my is not None
+        self.config = config
+        self.my: DaemonSpec = config.my
+        self.n = len(config.daemons)
+        self.partition = [0] * MAX_PROCS_RING
+        self.work_partition = [0] * MAX_PROCS_RING
+        self.fc = [(0, 0)] * MAX_PROCS_RING
+        self.work_fc = [(0, 0)] * MAX_PROCS_RING
+        self.status_on = [False] * self.n
+        self._status_due = None
+        self._partition_due = None
+
+    # ---- feeding ----------------------------------------------------------------------------
+
+    def start(self) -> list[Action]:
+        self._write(MENU)
+        return self._take()
+
+    def on_line(self, now: float, line: str | None) -> list[Action]:
+        """One piece of input as fgets(…, 70) returns it; None at end of input."""
+        self._now = now
+        if self._dialogue is None:
+            self._dialogue = self._command(line)
+            try:
+                next(self._dialogue)
+            except StopIteration:
+                self._dialogue = None
+        else:
+            try:
+                self._dialogue.send(line)
+            except StopIteration:
+                self._dialogue = None
+        return self._take()
+
+    def on_datagram(self, data: bytes) -> list[Action]:
+        self._report(data)
+        return self._take()
+
+    def next_timer(self) -> float | None:
+        due = [t for t in (self._status_due, self._partition_due) if t is not None]
+        return min(due) if due else None
+
+    def on_timer(self, now: float) -> list[Action]:
+        self._now = now
+        if self._status_due is not None and now >= self._status_due:
+            self._send_status_query()
+        if self._partition_due is not None and now >= self._partition_due:
+            self._send_partition()
+        return self._take()
+
+    def _take(self) -> list[Action]:
+        out, self.out = self.out, []
+        return out
+
+    def _write(self, text: str) -> None:
+        self.out.append(Write(text))
+
+    def _bye(self) -> None:
+        self._write("Bye.\n")
+        self.out.append(Stop(0))
+
+    def _read(self) -> Generator[None, str | None, str]:
+        """Wait for the next input line; end of input ends the program."""
+        line = yield
+        if line is None:
+            self._bye()
+            raise _EndOfInput
+        return line
+
+    # ---- the menu ---------------------------------------------------------------------------
+
+    def _command(self, line: str | None) -> Dialogue:
+        if line is None:
+            self._bye()
+            return
+        c = line[:1]
+        try:
+            if c == "0":
+                yield from self._activate_status()
+                self._write("\n" + PROMPT)
+            elif c == "1":
+                yield from self._define_partition()
+                self._print_partition(self.work_partition)
+            elif c == "2":
+                self.partition[: self.n] = self.work_partition[: self.n]
+                self._send_partition()
+                self._write("\n" + PROMPT)
+            elif c == "3":
+                self._print_partition(self.partition)
+            elif c == "4":
+                self.partition = [0] * MAX_PROCS_RING
+                self.work_partition = [0] * MAX_PROCS_RING
+                self._partition_due = None
+                self._send_partition(repeat=False)
+                self._write("\n" + PROMPT)
+            elif c == "5":
+                yield from self._define_flow_control()
+                self._print_flow_control(self.work_fc)
+            elif c == "6":
+                self.fc[: self.n + 1] = self.work_fc[: self.n + 1]
+                self._send_flow_control()
+                self._write("\n" + PROMPT)
+            elif c == "7":
+                self._print_flow_control(self.fc)
+            elif c == "8":
+                yield from self._kill()
+                self._write("\n" + PROMPT)
+            elif c == "r":
+                self._reload()
+                self._write("Reload Membership. \n")
+            elif c in ("9", "q"):
+                self._bye()
+            else:
+                self._write("\nUnknown commnad\n")  # sic: the original's spelling
+                self._write(MENU)
+        except _EndOfInput:
+            return
+
+    # ---- daemons in the order the original walks them: segment by segment ----------------
+
+    def _by_segment(self) -> list[list[tuple[int, DaemonSpec]]]:
+        index = {d.vid: i for i, d in enumerate(self.config.daemons)}
+        return [[(index[d.vid], d) for d in seg.daemons] for seg in self.config.segments]
+
+    def _index_of_name(self, name: str) -> int:
+        for i, d in enumerate(self.config.daemons):
+            if d.name == name:
+                return i
+        return -1
+
+    # ---- status -----------------------------------------------------------------------------
+
+    def _ask_names(self, prompt: str, mark: Callable[[int | None, bool], None]
+                   ) -> Generator[None, str | None, None]:
+        """Names, `all` or `none`, one per line, until an empty line."""
+        while True:
+            while True:
+                self._write(prompt)
+                line = yield from self._read()
+                word = first_word(line)
+                if word is not None or line[:1] == "\n":
+                    break
+                self._write("Please enter a legal proc name, none, or all\n")
+            if line[:1] == "\n":
+                return
+            if word == "all":
+                mark(None, True)
+            elif word == "none":
+                mark(None, False)
+            else:
+                i = self._index_of_name(word or "")
+                if i != -1:
+                    mark(i, True)
+                else:
+                    self._write("Please! enter a legal proc name, none, or all\n")
+
+    def _activate_status(self) -> Generator[None, str | None, None]:
+        self._write("\n=============\nActivate Status\n-------------\n\n")
+
+        def mark(i: int | None, on: bool) -> None:
+            if i is None:
+                self.status_on = [on] * self.n
+            else:
+                self.status_on[i] = on
+
+        yield from self._ask_names("\tEnter Proc Name: ", mark)
+        self._status_due = None
+        if any(self.status_on):
+            self._send_status_query()
+
+    def _header(self, packet_type: int) -> PacketHeader:
+        vid = self.my.vid
+        return PacketHeader(packet_type, vid, vid, seq=self.port, conf_hash=self.config.conf_hash)
+
+    def _send_to(self, d: DaemonSpec, data: bytes, times: int) -> None:
+        for _ in range(times):
+            self.out.append(SendTo(d.ip, d.port, data))
+
+    def _send_status_query(self) -> None:
+        data = StatusRequest(self._header(STATUS_TYPE)).encode()
+        self._write("Monitor: send status query\n")
+        for seg in self._by_segment():
+            for i, d in seg:
+                if self.status_on[i]:
+                    self._send_to(d, data, 1)
+        self._status_due = self._now + self.status_period
+
+    def _report(self, data: bytes) -> None:
+        try:
+            pkt = decode_packet(data)
+        except PacketError:
+            return
+        if not isinstance(pkt, StatusReply):
+            return
+        s, last = pkt.status, self._last
+        self._last = s
+        self._write("\n============================\n")
+        me = self.config.daemon_by_vid(s.my_id)
+        if me is None:
+            self._write("Report_message: Skiping illegal status \n"  # sic
+                        "==================================\n")
+            return
+        leader = self.config.daemon_by_vid(s.leader_id)
+        lines = [
+            f"Status at {me.name} V{s.major_version:2d}.{s.minor_version:02d}."
+            f"{s.patch_version:2d} (state {s.state}, gstate {s.gstate}) after {s.sec} "
+            "seconds :\n",
+            f"Membership  :  {s.num_procs}  procs in {s.num_segments} segments, leader is "
+            f"{leader.name if leader is not None else int32(s.leader_id)}, "
+            + ("regular protocol\n" if s.accelerated_ring == 0 else "accelerated protocol\n"),
+            f"rounds   : {s.token_rounds:7d}\ttok_hurry : {s.token_hurry:7d}\t"
+            f"memb change: {s.membership_changes:7d}\n",
+            f"sent pack: {s.packet_sent:7d}\trecv pack : {s.packet_recv:7d}\t"
+            f"retrans    : {s.retrans:7d}\n",
+            f"u retrans: {s.u_retrans:7d}\ts retrans : {s.s_retrans:7d}\t"
+            f"b retrans  : {s.b_retrans:7d}\n",
+            f"My_aru   : {s.my_aru:7d}\tAru       : {s.aru:7d}\t"
+            f"Highest seq: {s.highest_seq:7d}\n",
+            f"Sessions : {s.num_sessions:7d}\tGroups    : {s.num_groups:7d}\t"
+            f"Window     : {s.window:7d}\n",
+            f"Deliver M: {s.message_delivered:7d}\tDeliver Pk: {s.packet_delivered:7d}\t"
+            f"P/A Window : {s.personal_window:7d}/{s.accelerated_window}\n",
+        ]
+        lm, la, ls = (last.message_delivered, last.aru, last.sec) if last else (0, 0, 0)
+        lines.append(f"Delta Mes: {int32(s.message_delivered - lm):7d}\t"
+                     f"Delta Pk  : {int32(s.aru - la):7d}\t"
+                     f"Delta sec  : {int32(s.sec - ls):7d}\n")
+        lines.append("==================================\n\n" + PROMPT)
+        self._write("".join(lines))
+
+    # ---- partitions -------------------------------------------------------------------------
+
+    def _define_partition(self) -> Generator[None, str | None, None]:
+        self._write("\n=============\nDefine Partition\n-------------\n\n")
+        for seg in self._by_segment():
+            for i, d in seg:
+                while True:
+                    self._write(f"\t{d.name}\t")
+                    line = yield from self._read()
+                    ret, value = scan_int(line)
+                    if ret > 0:
+                        self.work_partition[i] = int16(value)
+                        break
+                    self._write("Please enter a number\n")
+            self._write("\n")
+
+    def _print_partition(self, partition: list[int]) -> None:
+        text = ["\n=============\nPartition Map:\n-------------\n\n"]
+        for seg in self._by_segment():
+            text += [f"\t{d.name}\t{partition[i]}\n" for i, d in seg]
+            text.append("\n")
+        text.append("\n" + PROMPT)
+        self._write("".join(text))
+
+    def _send_partition(self, repeat: bool = True) -> None:
+        data = Partition(self._header(PARTITION_TYPE), tuple(self.partition)).encode()
+        self._write("Monitor: send partition\n")
+        for seg in self._by_segment():
+            for _, d in seg:
+                self._send_to(d, data, 2)
+        self._partition_due = self._now + PARTITION_PERIOD if repeat else None
+
+    def _kill(self) -> Generator[None, str | None, None]:
+        doomed = [False] * self.n
+
+        def mark(i: int | None, on: bool) -> None:
+            if i is None:
+                doomed[:] = [on] * self.n
+            else:
+                doomed[i] = on
+
+        yield from self._ask_names("\tEnter Proc Name to Terminate: ", mark)
+        kill = [(-1 if doomed[i] else self.partition[i]) if i < self.n else 0
+                for i in range(MAX_PROCS_RING)]
+        data = Partition(self._header(PARTITION_TYPE), tuple(kill)).encode()
+        for seg in self._by_segment():
+            for i, d in seg:
+                if kill[i] == -1:
+                    self._write(f"Monitor: Terminating {d.name}\n")
+                    self._send_to(d, data, 2)
+
+    # ---- flow control -----------------------------------------------------------------------
+
+    def _ask_window(self, prompt: str) -> Generator[None, str | None, int]:
+        while True:
+            self._write(prompt)
+            line = yield from self._read()
+            ret, value = scan_int(line)
+            if ret > 0:
+                return int16(value)
+            if ret == -1:
+                return -1  # a blank answer keeps the daemon's value
+            self._write("Please enter a number\n")
+
+    def _define_flow_control(self) -> Generator[None, str | None, None]:
+        self._write("\n===================\nDefine Flow Control\n-------------------\n\n")
+        window = yield from self._ask_window("    Window size: ")
+        self.work_fc[self.n] = (window, self.work_fc[self.n][1])
+        self._write("\n")
+        accelerated = self.config.ring_runs_accelerated
+        for seg in self._by_segment():
+            for i, d in seg:
+                personal = yield from self._ask_window(f"\t{d.name} personal window\t")
+                self.work_fc[i] = (personal, self.work_fc[i][1])
+                if accelerated:
+                    acc = yield from self._ask_window(f"\t{d.name} accelerated window\t")
+                    self.work_fc[i] = (self.work_fc[i][0], acc)
+            self._write("\n")
+
+    def _print_flow_control(self, fc: list[tuple[int, int]]) -> None:
+        text = ["\n========================\nFlow Control Parameters:\n"
+                "------------------------\n\n", f"Window size:  {fc[self.n][0]}\n\n"]
+        accelerated = self.config.ring_runs_accelerated
+        for seg in self._by_segment():
+            for i, d in seg:
+                text.append(f"\t{d.name} personal window\t{fc[i][0]}\n")
+                if accelerated:
+                    text.append(f"\t{d.name} accelerated window\t{fc[i][1]}\n")
+            text.append("\n")
+        text.append("\n" + PROMPT)
+        self._write("".join(text))
+
+    def _send_flow_control(self) -> None:
+        data = FlowControlCmd(self._header(FC_TYPE), tuple(self.fc)).encode()
+        self._write("Monitor: send flow control params\n")
+        for seg in self._by_segment():
+            for _, d in seg:
+                self._send_to(d, data, 2)
+
+    # ---- reload -----------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        data = Reload(self._header(RELOAD_TYPE)).encode()
+        self._write(f"Old configuration hash is: {self.config.conf_hash & 0xFFFFFFFF}\n")
+        self._write("Monitor: send conf reload command\n")
+        for seg in self._by_segment():
+            for _, d in seg:
+                self._send_to(d, data, 2)
+        if self.loader is None:
+            return
+        try:
+            config = self.loader()
+        except ConfigError as e:
+            self._write("\n".join(e.original_lines() + e.location_lines()) + "\n"
+                        "Exit caused by Alarm!\n")
+            self.out.append(Stop(EXIT_CONFIG))
+            return
+        old_ip = self.my.ip
+        self._use(config)
+        if self.my.ip != old_ip:
+            self.out.append(Rebind(self.my.ip))
+        self._write(f"New configuration hash is: {config.conf_hash & 0xFFFFFFFF}\n")
+        self._write("All Status, Partition, FC, etc commands are reset by configuration "
+                    "reload!\n")
+
+
+class _EndOfInput(Exception):
+    """stdin closed in the middle of a dialogue."""
+
+
+# ---- the shell -------------------------------------------------------------------------------
+
+
+def _load(opts: Options) -> SpreadConfig:
+    return load_with_log(opts.config_file, opts.my_name).config
+
+
+def _print_config_log(entries: Sequence[A.Entry], out: IO[str]) -> None:
+    """An interactive program ignores the file's log settings: only PRINT and above show."""
+    logger = Logger(out, follow_log_file=False)
+    logger.mask, logger.threshold = A.NONE, A.DEBUG
+    for e in entries:
+        if isinstance(e, A.Record):
+            logger.emit(e)
+
+
+def _bind(ip: str, port: int, config: SpreadConfig) -> socket.socket:
+    my = config.my
+    assert my is not None
+    sock = socket.socket(socket.AF_INET6 if my.address.family == 6 else socket.AF_INET,
+                         socket.SOCK_DGRAM)
+    try:
+        sock.bind(my.address.sockaddr(port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _stdin_pieces(raw: IO[bytes]) -> Callable[[], list[str] | None]:
+    """Read what stdin has and cut it into fgets(…, 70) pieces; None at end of input."""
+    pending = b""
+    fd = raw.fileno()
+
+    def read() -> list[str] | None:
+        nonlocal pending
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            if pending:
+                rest, pending = pending, b""
+                return [rest.decode("latin-1")]
+            return None
+        pending += chunk
+        pieces = []
+        while True:
+            nl = pending.find(b"\n")
+            if nl == -1 or nl >= LINE_CHUNK:
+                if len(pending) >= LINE_CHUNK:
+                    pieces.append(pending[:LINE_CHUNK].decode("latin-1"))
+                    pending = pending[LINE_CHUNK:]
+                    continue
+                break
+            pieces.append(pending[: nl + 1].decode("latin-1"))
+            pending = pending[nl + 1:]
+        return pieces
+
+    return read
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    try:
+        opts = parse_args(args, os.path.basename(sys.argv[0]) if argv is None else "spmonitor")
+    except UsageError as e:
+        out.write(e.text + "Exit caused by Alarm!\n")
+        return EXIT_USAGE
+    try:
+        loaded = load_with_log(opts.config_file, opts.my_name)
+    except ConfigError as e:
+        _print_config_log(e.log, out)
+        Logger(out, follow_log_file=False).fatal(e.original_lines() + e.location_lines())
+        return EXIT_CONFIG
+    _print_config_log(loaded.log, out)
+    config = loaded.config
+    assert config.my is not None
+    try:
+        sock = _bind(config.my.ip, opts.port, config)
+    except OSError as e:
+        out.write(f"spmonitor: cannot bind the monitor socket to [{config.my.ip}]:{opts.port}: "
+                  f"{e.strerror}\n")
+        return 1
+    session = MonitorSession(config, opts.port, opts.status_period, lambda: _load(opts))
+    return _run(session, sock, opts, out)
+
+
+def _run(session: MonitorSession, sock: socket.socket, opts: Options, out: IO[str]) -> int:
+    sel = selectors.DefaultSelector()
+    read_stdin = _stdin_pieces(sys.stdin.buffer)
+    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+    sel.register(sock, selectors.EVENT_READ, "net")
+
+    def carry(actions: list[Action]) -> int | None:
+        nonlocal sock
+        for a in actions:
+            if isinstance(a, Write):
+                out.write(a.text)
+                out.flush()
+            elif isinstance(a, SendTo):
+                try:
+                    sock.sendto(a.data, (a.ip, a.port))
+                except OSError:
+                    pass  # an unreachable daemon is what the status screen shows
+            elif isinstance(a, Rebind):
+                sel.unregister(sock)
+                sock.close()
+                sock = _bind(a.ip, opts.port, session.config)
+                sel.register(sock, selectors.EVENT_READ, "net")
+            elif isinstance(a, Stop):
+                return a.status
+        return None
+
+    try:
+        status = carry(session.start())
+        while status is None:
+            due = session.next_timer()
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            for key, _ in sel.select(timeout):
+                if key.data == "stdin":
+                    pieces = read_stdin()
+                    for piece in [None] if pieces is None else pieces:
+                        status = carry(session.on_line(time.monotonic(), piece))
+                        if status is not None:
+                            break
+                else:
+                    while status is None:
+                        try:
+                            data = sock.recv(65536)
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError:
+                            continue  # an ICMP error from an earlier send
+                        status = carry(session.on_datagram(data))
+                if status is not None:
+                    break
+            if status is None:
+                status = carry(session.on_timer(time.monotonic()))
+        return status
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sel.close()
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
