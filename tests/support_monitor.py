@@ -14,12 +14,14 @@ SPMONITOR = ROOT / ".venv" / "bin" / "spmonitor"
 
 
 class Monitor:
-    """`prefix` runs it elsewhere (e.g. `ip netns exec NS`); ended by PID in close()."""
+    """`prefix` runs it elsewhere (e.g. `ip netns exec NS`), `program` is another build
+    (the original's, for side-by-side runs); ended by PID in close()."""
 
-    def __init__(self, args: Sequence[str], prefix: Sequence[str] = ()) -> None:
+    def __init__(self, args: Sequence[str], prefix: Sequence[str] = (),
+                 program: str | None = None) -> None:
         self.proc = subprocess.Popen(
-            [*prefix, str(SPMONITOR), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [*prefix, program or str(SPMONITOR), *args], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self.text = ""
 
     def type(self, *lines: str) -> None:
@@ -35,7 +37,8 @@ class Monitor:
         while (at := self.text.find(needle, start)) == -1:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"{needle!r} not printed; output so far:\n{self.text}")
+                raise AssertionError(f"{needle!r} not printed (exit status {self.proc.poll()}); "
+                                     f"output so far:\n{self.text}")
             if select.select([fd], [], [], left)[0]:
                 chunk = os.read(fd, 65536)
                 if not chunk:

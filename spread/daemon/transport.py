@@ -475,6 +475,8 @@ class MonitorPort:
 
     def on_datagram(self, src_ip: str, src_port: int, data: bytes) -> None:
         daemon = self.daemon
+        if daemon.stopped.is_set():  # told to exit: the monitor's second copy changes nothing
+            return
         for a in self.desk.on_datagram(src_ip, src_port, data):
             if type(a) is Note:
                 daemon.alarm(a.priority, a.types, a.text)

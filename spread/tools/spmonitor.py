@@ -608,12 +608,16 @@ def _load(opts: Options) -> SpreadConfig:
     return load_with_log(opts.config_file, opts.my_name).config
 
 
+_NOT_INTERACTIVE = ("ENABLING Dangerous Monitor", "Disabling Dangerous Monitor")
+
+
 def _print_config_log(entries: Sequence[A.Entry], out: IO[str]) -> None:
-    """An interactive program ignores the file's log settings: only PRINT and above show."""
+    """An interactive program ignores the file's log settings (only PRINT and above show)
+    and never applies DangerousMonitor, so it does not announce it either."""
     logger = Logger(out, follow_log_file=False)
     logger.mask, logger.threshold = A.NONE, A.DEBUG
     for e in entries:
-        if isinstance(e, A.Record):
+        if isinstance(e, A.Record) and not e.text.startswith(_NOT_INTERACTIVE):
             logger.emit(e)
 
 

@@ -52,6 +52,7 @@ def test_terminate_ends_a_daemon_that_allows_dangerous_commands(tmp_path: Path) 
         assert d.proc.returncode == 1
         out = d.output()
         assert "Net_handle_monitor: Instructed to exit by monitor!\nExit caused by Alarm!\n" in out
+        assert out.count("Instructed to exit") == 1  # the monitor sends it twice
         assert "exiting normally" not in out
         assert not os.path.exists(d.unix_path)  # cleaned up, unlike the original's abort()
     finally:

@@ -72,3 +72,37 @@ def test_python_client_sees_the_c_daemon_die(lab: NetLab, orig: Path) -> None:
     assert [type(x) for x in seen] == [TransitionalMessage]
     assert seen[0].gid == before.gid  # type: ignore[attr-defined]
     assert m.service_type & CAUSED_BY_NETWORK and m.members == ("#u2#d2",)
+
+
+def test_our_monitor_reads_and_partitions_a_mixed_ring(lab: NetLab, orig: Path) -> None:
+    """A C daemon answers our spmonitor's STATUS and obeys its PARTITION like ours do."""
+    from tests.support_monitor import Monitor
+
+    body = conf_text(["d1", "d2", "d3"], extra=AS_ROOT + "DangerousMonitor = true\n")
+    hosts = [lab.add_host(f"h{i}", i) for i in (1, 2, 3)]
+    _start(hosts[0], "d1", body, None)
+    _start(hosts[1], "d2", body, orig)
+    _start(hosts[2], "d3", body, None)
+    clients = [client(h, f"u{i + 1}") for i, h in enumerate(hosts)]
+    for c in clients:
+        c.mbox.join(GROUP)
+    for c in clients:
+        c.until(is_memb(GROUP, 3), FORM)
+    m = Monitor(["-n", "d1", "-c", str(hosts[0].dir / "spread.conf"), "-p", "16543", "-t", "1"],
+                prefix=["ip", "netns", "exec", hosts[0].netns])
+    try:
+        m.type("0", "all", "")
+        for name in ("d1", "d2", "d3"):
+            at = m.wait_for(f"Status at {name} V 5.00. 1 (state 1, gstate 1)")
+            m.wait_for("Membership  :  3  procs in 1 segments, leader is d", start=at)
+        m.type("1", "0", "1", "0")  # the C daemon alone
+        m.wait_for("Partition Map:")
+        m.type("2")
+        solo, _ = clients[1].until(is_memb(GROUP, 1), FORM)
+        assert isinstance(solo, MembershipMessage) and solo.members == ("#u2#d2",)
+        clients[0].until(is_memb(GROUP, 2), FORM)
+        m.type("4")
+        for c in clients:
+            c.until(is_memb(GROUP, 3), FORM)
+    finally:
+        m.close()

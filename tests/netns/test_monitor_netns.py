@@ -3,6 +3,7 @@ its cancellation, flow control, and Terminate (daemon protocol §10)."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -30,9 +31,19 @@ def _ring(lab: NetLab, extra: str) -> tuple[list[Host], list, list[Client]]:
     return hosts, daemons, clients
 
 
-def _monitor(h: Host) -> Monitor:
+def _monitor(h: Host, program: str | None = None) -> Monitor:
     return Monitor(["-n", "d1", "-c", str(h.dir / "spread.conf"), "-p", str(MON_PORT),
-                    "-t", "1"], prefix=["ip", "netns", "exec", h.netns])
+                    "-t", "1"], prefix=["ip", "netns", "exec", h.netns], program=program)
+
+
+def _program(which: str) -> str | None:
+    """Our spmonitor, or the original's when SPMONITOR_ORIG names its binary."""
+    if which == "ours":
+        return None
+    path = os.environ.get("SPMONITOR_ORIG")
+    if not path:
+        pytest.skip("set SPMONITOR_ORIG to the original C spmonitor to run this side by side")
+    return path
 
 
 def _members(c: Client, n: int) -> MembershipMessage:
@@ -41,16 +52,24 @@ def _members(c: Client, n: int) -> MembershipMessage:
     return m
 
 
-def test_monitor_sees_every_daemon_partitions_the_ring_and_heals_it(lab: NetLab) -> None:
+@pytest.mark.parametrize("which", ["ours", "original"])
+def test_monitor_sees_every_daemon_partitions_the_ring_and_heals_it(
+    lab: NetLab, which: str
+) -> None:
+    program = _program(which)
     hosts, daemons, clients = _ring(lab, "DangerousMonitor = true\n")
-    m = _monitor(hosts[0])
+    m = _monitor(hosts[0], program)
     try:
         m.type("0", "all", "")
         for name in ("d1", "d2", "d3"):
             at = m.wait_for(f"Status at {name} V 5.00. 1 (state 1, gstate 1)")
             m.wait_for("Membership  :  3  procs in 1 segments, leader is d", start=at)
         # d3 alone in component 1: both sides install their own membership
-        m.type("1", "0", "0", "1", "2")
+        # One command per write: the original reads stdin through stdio but waits for the
+        # descriptor to be readable, so a command queued behind another waits for more input.
+        m.type("1", "0", "0", "1")
+        m.wait_for("Partition Map:")
+        m.type("2")
         m.wait_for("Monitor: send partition\n")
         assert _members(clients[0], 2).members == _members(clients[1], 2).members
         assert len(_members(clients[2], 1).members) == 1
@@ -67,11 +86,15 @@ def test_monitor_sees_every_daemon_partitions_the_ring_and_heals_it(lab: NetLab)
         m.close()
 
 
-def test_flow_control_and_terminate_from_the_monitor(lab: NetLab) -> None:
+@pytest.mark.parametrize("which", ["ours", "original"])
+def test_flow_control_and_terminate_from_the_monitor(lab: NetLab, which: str) -> None:
+    program = _program(which)
     hosts, daemons, clients = _ring(lab, "DangerousMonitor = true\n")
-    m = _monitor(hosts[0])
+    m = _monitor(hosts[0], program)
     try:
-        m.type("5", "100", "7", "", "9", "6")  # Window 100; d1 7, d2 kept, d3 9
+        m.type("5", "100", "7", "", "9")  # Window 100; d1 7, d2 kept, d3 9
+        m.wait_for("Flow Control Parameters:")
+        m.type("6")
         m.wait_for("Monitor: send flow control params\n")
         m.type("0", "all", "")
         windows = {}
