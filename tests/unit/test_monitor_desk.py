@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spread.config import alarm as A
 from spread.config.load import load_config
@@ -212,3 +214,36 @@ def test_only_control_types_are_routed_to_the_desk() -> None:
     assert not is_control_datagram(struct.pack("<I", 0x80000088) + b"\0" * 36)  # AGREED
     assert is_control_datagram(struct.pack(">I", 0x08000000) + b"\0" * 36)  # big-endian RELOAD
     assert not is_control_datagram(b"\x80")
+
+
+@pytest.fixture(scope="module")
+def fuzz_config(tmp_path_factory: pytest.TempPathFactory) -> SpreadConfig:
+    return _conf(tmp_path_factory.mktemp("fuzz"))
+
+
+@given(st.binary(max_size=600), st.sampled_from(IPS), st.integers(0, 65535))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_cost_only_that_datagram(
+    fuzz_config: SpreadConfig, data: bytes, src: str, port: int
+) -> None:
+    acts = _desk(fuzz_config).on_datagram(src, port, data)
+    assert all(type(a) in (Note, ReplyStatus, SetPartition, SetFlowControl, ExitByMonitor)
+               for a in acts)
+
+
+@given(st.sampled_from([STATUS_TYPE, PARTITION_TYPE, FC_TYPE, RELOAD_TYPE]),
+       st.binary(max_size=1400), st.integers(0, 2), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_well_addressed_commands_with_any_body_never_break_the_desk(
+    fuzz_config: SpreadConfig, t: int, body: bytes, sender: int, little: bool
+) -> None:
+    h = _header(fuzz_config, t, sender)
+    head = struct.pack("<IIIIiiiIH2shh" if little else ">IIIIiiiIH2shh",
+                       t | (0x80000080 if little else 0), h.transmiter_id, h.proc_id, 0, 0,
+                       h.seq, 0, fuzz_config.conf_hash, len(body), b"\0\0", 0, 0)
+    acts = _desk(fuzz_config).on_datagram(IPS[sender], 1, head + body)
+    for a in acts:
+        if type(a) is SetPartition:
+            assert len(a.components) == 3
+        if type(a) is ReplyStatus:
+            assert a.ip == IPS[sender]
