@@ -23,7 +23,6 @@ MAX_PROC_NAME = 20
 CONFIG_FILE_BUF = 512
 EXIT_CONFIG_ERROR = 1  # the original aborts (SIGABRT, 134); we exit 1 with the same text
 EXIT_USAGE = 1  # the original aborts here too (134); one status for every refusal
-EXIT_NO_DAEMON = 1
 EXIT_INTERNAL = 70
 
 USAGE = [
@@ -92,13 +91,10 @@ def parse_args(argv: Sequence[str]) -> Options:
 ServeFn = Callable[..., int]
 
 
-def _find_serve() -> ServeFn | None:
-    try:
-        from spread.daemon import server  # type: ignore[attr-defined]
+def _serve(config: SpreadConfig, *, membership_log: bool) -> int:
+    from spread.daemon.server import serve  # imported late: --check-config needs no asyncio
 
-        return server.serve  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
+    return serve(config, membership_log=membership_log)
 
 
 def _print_error(logger: Logger, err: ConfigError, stderr: IO[str]) -> None:
@@ -154,10 +150,5 @@ def main(
         out.flush()
         return 0
 
-    serve_fn = serve if serve is not None else _find_serve()
-    if serve_fn is None:
-        err_stream.write("spread: the daemon itself is not built yet in this version; "
-                         "only --check-config works\n")
-        err_stream.flush()
-        return EXIT_NO_DAEMON
+    serve_fn = serve if serve is not None else _serve
     return int(serve_fn(config, membership_log=opts.membership_log))

@@ -1,8 +1,8 @@
 """Start and stop a real one-daemon `spread` process for tests (reusable by any test package).
 
 `start_daemon(tmp_path)` writes a spread.conf with one daemon on 127.0.0.1 and a free high
-port, starts `.venv/bin/spread -n NAME -c FILE` (or `python -m spread.daemon` while the command
-line is still a placeholder), waits for /tmp/<port> to answer, and returns a handle.
+port, starts `.venv/bin/spread -n NAME -c FILE`, waits for /tmp/<port> to answer, and returns
+a handle.
 `stop()` always ends the process by its PID and removes /tmp/<port>.
 """
 
@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,12 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_SPREAD = ROOT / ".venv" / "bin" / "spread"
-
-
-def cli_ready() -> bool:
-    """True once spread/cli.py is the real command line (not the placeholder)."""
-    text = (ROOT / "spread" / "cli.py").read_text()
-    return "not_built" not in text
 
 
 def free_port() -> int:
@@ -123,14 +116,11 @@ def start_daemon(
     extra = f"MaxSessionMessages = {max_session_messages}\n" if max_session_messages else ""
     conf = write_conf(tmp_path, name, port, extra + extra_conf, peers)
     log = tmp_path / f"daemon-{port}.log"
-    if cli_ready() and VENV_SPREAD.exists():
-        cmd = [str(VENV_SPREAD), "-n", name, "-c", str(conf)]
-        if membership_log:
-            cmd[1:1] = ["-l", "y"]
-    else:
-        cmd = [sys.executable, "-m", "spread.daemon", name, str(port), "127.0.0.1"]
-        if max_session_messages:
-            cmd.append(str(max_session_messages))
+    if not VENV_SPREAD.exists():
+        raise RuntimeError(f"{VENV_SPREAD} is missing: install the project (README) first")
+    cmd = [str(VENV_SPREAD), "-n", name, "-c", str(conf)]
+    if membership_log:
+        cmd[1:1] = ["-l", "y"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True

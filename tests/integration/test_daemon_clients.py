@@ -8,7 +8,7 @@ import pytest
 
 from spread.wire import client as wire
 from tests.integration.rawclient import Client, recv_exact
-from tests.support_daemon import RunningDaemon, cli_ready, start_daemon
+from tests.support_daemon import RunningDaemon, start_daemon
 
 
 def test_big_endian_client_gets_little_endian_replies_with_its_hint_kept(
@@ -37,8 +37,6 @@ def test_big_endian_client_gets_little_endian_replies_with_its_hint_kept(
 
 
 def test_ip_auth_follows_spread_access_ip(tmp_path: Path) -> None:
-    if not cli_ready():
-        pytest.skip("needs the spread command line to read AllowedAuthMethods")
     (tmp_path / "spread.access_ip").write_text("local\n")  # TCP from 127/8, no unix line
     d = start_daemon(tmp_path, extra_conf="AllowedAuthMethods = IP\n")
     try:
@@ -58,8 +56,6 @@ def test_ip_auth_follows_spread_access_ip(tmp_path: Path) -> None:
 def test_configured_peer_brings_in_the_real_ring_engine(tmp_path: Path) -> None:
     """With a second daemon in the config (absent here), the daemon runs the ring engine on
     UDP; clients wait for its first ring, then work as with one daemon."""
-    if not cli_ready():
-        pytest.skip("needs the spread command line to read a two-daemon config")
     # the absent peer is on loopback: no test traffic may leave the host
     d = start_daemon(tmp_path, "d1", peers=(("d2", "127.0.0.2"),))
     try:
@@ -75,8 +71,6 @@ def test_configured_peer_brings_in_the_real_ring_engine(tmp_path: Path) -> None:
 
 
 def test_membership_log_file_records_start_ring_and_sessions(tmp_path: Path) -> None:
-    if not cli_ready():
-        pytest.skip("-l y is the command line's option")
     d = start_daemon(tmp_path, membership_log=True)
     try:
         c = Client(d, "logged")

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spread import cli
 from spread.cli import USAGE, Options, UsageError, main, parse_args
 from spread.config import ConfigError, IpAddress, load_config, load_with_log
 
@@ -141,12 +140,6 @@ def test_start_logs_the_summary_then_serves_with_the_log_flag(conf) -> None:
     assert flag is True and config.my.name == "testvm" and config.port == 24903
     assert out.endswith("Conf_load_conf_file: My name: testvm, id: 2614064012, addr: "
                         "127.0.0.1, port: 24903\n")
-
-
-def test_start_without_a_daemon_implementation_says_so_and_fails(conf, monkeypatch) -> None:
-    monkeypatch.setattr(cli, "_find_serve", lambda: None)
-    rc, _out, err = run(["-n", "testvm", "-c", conf(GOOD)])
-    assert rc != 0 and len(err.splitlines()) == 1
 
 
 def test_start_refusal_prints_log_error_and_exit_line(conf) -> None:
