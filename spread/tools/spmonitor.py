@@ -175,6 +175,7 @@ class SendTo:
     ip: str
     port: int
     data: bytes
+    scope_id: int = 0  # IPv6 link-local daemons need their interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,8 +417,9 @@ class MonitorSession:
         return PacketHeader(packet_type, vid, vid, seq=self.port, conf_hash=self.config.conf_hash)
 
     def _send_to(self, d: DaemonSpec, data: bytes, times: int) -> None:
+        scope = d.address.scope_id if d.address.family == 6 else 0
         for _ in range(times):
-            self.out.append(SendTo(d.ip, d.port, data))
+            self.out.append(SendTo(d.ip, d.port, data, scope))
 
     def _send_status_query(self) -> None:
         data = StatusRequest(self._header(STATUS_TYPE)).encode()
@@ -705,8 +707,11 @@ def _run(session: MonitorSession, sock: socket.socket, opts: Options, out: IO[st
                 out.write(a.text)
                 out.flush()
             elif isinstance(a, SendTo):
+                dest: tuple[str, int] | tuple[str, int, int, int] = (
+                    (a.ip, a.port) if sock.family == socket.AF_INET
+                    else (a.ip, a.port, 0, a.scope_id))
                 try:
-                    sock.sendto(a.data, (a.ip, a.port))
+                    sock.sendto(a.data, dest)
                 except OSError:
                     pass  # an unreachable daemon is what the status screen shows
             elif isinstance(a, Rebind):

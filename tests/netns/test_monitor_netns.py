@@ -139,3 +139,27 @@ def test_without_dangerous_monitor_the_ring_ignores_partition_and_flow_control(
             assert got is not None
     finally:
         m.close()
+
+
+def test_monitor_reads_an_ipv6_ring(lab: NetLab) -> None:
+    """Status queries and replies over IPv6: the monitor binds [fd00::1], replies come back."""
+    hosts = [lab.add_host(f"h{i}", i) for i in (1, 2)]
+    for i, h in enumerate(hosts, 1):
+        h.add_address(f"fd00::{i}/64")
+    timeouts = conf_text(["d1"]).split("Spread_Segment")[0]
+    body = timeouts + "Spread_Segment [ff12::1234]:24903 {\n\td1\t[fd00::1]\n\td2\t[fd00::2]\n}\n"
+    for i, h in enumerate(hosts, 1):
+        start_daemon(h, f"d{i}", body)
+    clients = [client(h, f"u{i}") for i, h in enumerate(hosts, 1)]
+    for c in clients:
+        c.mbox.join(GROUP)
+    for c in clients:
+        c.until(is_memb(GROUP, 2), FORM)
+    m = _monitor(hosts[0])
+    try:
+        m.type("0", "all", "")
+        for name in ("d1", "d2"):
+            at = m.wait_for(f"Status at {name} ")
+            m.wait_for("Membership  :  2  procs in 1 segments", start=at)
+    finally:
+        m.close()
