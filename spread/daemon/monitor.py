@@ -32,6 +32,7 @@ from spread.wire.daemon import (
     Status,
     StatusReply,
     decode_packet,
+    is_big_endian_sender,
     screen_sender,
 )
 from spread.wire.endian import ENDIAN_MARKER
@@ -129,10 +130,15 @@ class MonitorDesk:
         if why is not None:
             self.counters["screened"] += 1
             priority = A.INFO if "not in my configuration" in why else A.WARNING
+            bare = f"; from {src_ip}"  # screen_sender names the IP; the original adds the port
+            why = why[: -len(bare)] if why.endswith(bare) else why
             return [Note(priority, A.NETWORK, f"{why}; from {where}")]
+        # the type as the original logs it: in host order after its flip, so a big-endian
+        # sender's word has no marker
+        shown = h.type if is_big_endian_sender(data) else (h.type | ENDIAN_MARKER) & 0xFFFFFFFF
         out: list[MonitorAction] = [
             Note(A.INFO, A.NETWORK, f"Net_recv: got monitor control msg of type "
-                                    f"0x{(h.type | ENDIAN_MARKER) & 0xFFFFFFFF:08X} from {where}")
+                                    f"0x{shown:08X} from {where}")
         ]
         # the original tests PARTITION in its network layer, then STATUS, FC, RELOAD
         if h.type & PARTITION_TYPE:
@@ -174,7 +180,7 @@ class MonitorDesk:
         ip = self.ip_of.get(h.proc_id)
         if ip is None:
             self.counters["illegal"] += 1
-            return [Note(A.INFO, A.STATUS, "Stat_handle_message: Illegal monitor request")]
+            return [Note(A.WARNING, A.STATUS, "Stat_handle_message: Illegal monitor request")]
         self.counters["status"] += 1
         return [ReplyStatus(ip, h.seq & 0xFFFF)]  # the monitor's port travels in `seq`
 
@@ -182,12 +188,13 @@ class MonitorDesk:
         who = _vid_text(pkt.header.proc_id)
         if not self.dangerous:
             self.counters["denied"] += 1
-            return [Note(A.INFO, A.FLOW_CONTROL,
+            return [Note(A.WARNING, A.FLOW_CONTROL,
                          f"FC_handle_message: Request to change flow control from ({who}) "
                          "denied. Monitor in safe mode")]
         if pkt.header.proc_id not in self.ip_of:
             self.counters["illegal"] += 1
-            return [Note(A.INFO, A.FLOW_CONTROL, "FC_handle_message: Illegal monitor request")]
+            return [Note(A.WARNING, A.FLOW_CONTROL,
+                         "FC_handle_message: Illegal monitor request")]
         n = len(self.order)
         if len(pkt.entries) < n + 1:  # the original reads past a short packet; we refuse it
             self.counters["short"] += 1

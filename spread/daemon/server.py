@@ -111,6 +111,8 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.started = loop.time()  # STATUS reports seconds since start
+        # the one-daemon ring has no flow control of its own: FC commands land here
+        self.windows = (config.window, config.personal_window, config.accelerated_window)
         self.exit_status = 0
         self.stopped = asyncio.Event()  # set to end run(): a signal or the monitor's Terminate
 
@@ -308,10 +310,10 @@ class Daemon:
                  "s_retrans", "b_retrans", "aru", "my_aru", "highest_seq", "token_hurry",
                  "token_rounds"), 0)
             ring.update(state=OP_STATE, my_id=self.layer.my_vid, leader_id=self.layer.my_vid,
-                        membership_changes=1, num_procs=1, num_segments=1, window=cfg.window,
-                        personal_window=cfg.personal_window,
+                        membership_changes=1, num_procs=1, num_segments=1,
+                        window=self.windows[0], personal_window=self.windows[1],
                         accelerated_ring=int(cfg.ring_runs_accelerated),
-                        accelerated_window=cfg.accelerated_window)
+                        accelerated_window=self.windows[2])
         return build_status(
             ring,
             sec=int(self.loop.time() - self.started),
@@ -328,15 +330,17 @@ class Daemon:
             self._arm_timer()  # the partition lifts itself after 60 s
 
     def set_flow_control(self, window: int, personal: int, accelerated: int) -> None:
+        """FC: -1 keeps a value; logs the values then in force."""
         setter = getattr(self.engine, "set_flow_control", None)
         if setter is not None:
             setter(window, personal, accelerated)
-        status = getattr(self.engine, "status", None)
-        now = status() if status is not None else {}
-        self.alarm(A.INFO, A.FLOW_CONTROL,
-                   f"FC_handle_message: Got monitor mess, Window {now.get('window', window)} "
-                   f"Personal {now.get('personal_window', personal)} "
-                   f"Accelerated {now.get('accelerated_window', accelerated)}")
+        self.windows = tuple(  # type: ignore[assignment]
+            old if new == -1 else new
+            for old, new in zip(self.windows, (window, personal, accelerated)))
+        w, p, a = self.windows
+        self.alarm(A.WARNING, A.FLOW_CONTROL,
+                   f"FC_handle_message: Got monitor mess, Window {w} Personal {p} "
+                   f"Accelerated {a}")
 
     def exit_fatal(self, text: str, types: int) -> None:
         """A FATAL alarm that ends the daemon (the original aborts; we close down cleanly)."""

@@ -12,6 +12,7 @@ Each dialogue is a generator that yields when it needs the next input line.
 
 from __future__ import annotations
 
+import io
 import os
 import selectors
 import socket
@@ -106,9 +107,13 @@ class Options:
     config_file: str = "spread.conf"
 
 
+C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale
+_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+
+
 def strtol(text: str) -> int | None:
     """C's strtol(text, &end, 0) when the whole text must be consumed; None otherwise."""
-    s = text.lstrip(" \t\n\v\f\r")
+    s = text.lstrip(C_SPACE)
     sign = 1
     if s[:1] in ("+", "-"):
         sign = -1 if s[0] == "-" else 1
@@ -119,19 +124,18 @@ def strtol(text: str) -> int | None:
         base, digits = 8, s
     else:
         base, digits = 10, s
-    try:
-        value = int(digits, base) if digits and digits.isalnum() else None
-    except ValueError:
+    if not digits or any(ch not in _DIGITS[base] for ch in digits):
         return None
-    if value is None:
-        return None
-    value *= sign
+    value = sign * int(digits, base)
     return value if -(1 << 63) <= value < (1 << 63) else None  # ERANGE
 
 
 def parse_args(argv: Sequence[str], exe: str = "spmonitor") -> Options:
     """Options come in exact pairs (`-p`, `-n`, `-t`, `-c` and one value each)."""
-    usage = USAGE.format(exe=exe)
+
+    def usage(reason: str, what: str) -> UsageError:
+        return UsageError(f"{reason} {what}\n\n" + USAGE.format(exe=exe))
+
     port, name, period, conf = DEFAULT_PORT, None, DEFAULT_STATUS_PERIOD, "spread.conf"
     i = 0
     while len(argv) - i >= 2:
@@ -139,26 +143,26 @@ def parse_args(argv: Sequence[str], exe: str = "spmonitor") -> Options:
         if flag == "-p":
             n = strtol(value)
             if n is None or not 0 <= n <= 65535:
-                raise UsageError(usage)
+                raise usage("Port number must be in range [0, 65536):", value)
             port = n
         elif flag == "-n":
             if len(to_bytes(value)) > MAX_PROC_NAME - 1:
-                raise UsageError(usage)
+                raise usage("Proc name too long:", value)
             name = value
         elif flag == "-t":
             n = strtol(value)
             if n is None or n <= 0:
-                raise UsageError(usage)
+                raise usage("Status query timeout must be a positive integer:", value)
             period = float(n)
         elif flag == "-c":
             if len(to_bytes(value)) > CONFIG_FILE_BUF - 1:
-                raise UsageError(usage)
+                raise usage("Config file name too long:", value)
             conf = value
         else:
-            raise UsageError(usage)
+            raise usage("Unknown parameter:", flag)
         i += 2
     if i != len(argv):
-        raise UsageError(usage)
+        raise usage("Unknown or missing parameter:", argv[i])
     return Options(port, name, period, conf)
 
 
@@ -183,26 +187,19 @@ class Stop:
     status: int
 
 
-@dataclass(frozen=True, slots=True)
-class Rebind:
-    """The configuration was reloaded: the socket must move to the new My's address."""
-
-    ip: str
-
-
-Action = Write | SendTo | Stop | Rebind
-Loader = Callable[[], SpreadConfig]  # re-reads the configuration (raises ConfigError)
+Action = Write | SendTo | Stop
+Loader = Callable[[], tuple[SpreadConfig, str]]  # re-read: (config, log text); ConfigError
 Dialogue = Generator[None, str | None, None]
 
 
 def scan_int(line: str) -> tuple[int, int]:
     """sscanf(line, "%d"): (1, value), (0, 0) on a non-number, (-1, 0) on a blank line."""
-    s = line.lstrip(" \t\n\v\f\r")
+    s = line.lstrip(C_SPACE)
     if not s:
         return -1, 0
     j = 1 if s[0] in "+-" else 0
     k = j
-    while k < len(s) and s[k].isdigit():
+    while k < len(s) and s[k] in _DIGITS[10]:
         k += 1
     if k == j:
         return 0, 0
@@ -211,8 +208,9 @@ def scan_int(line: str) -> tuple[int, int]:
 
 def first_word(line: str) -> str | None:
     """sscanf(line, "%s"): the first whitespace-delimited word, or None."""
-    words = line.split()
-    return words[0] if words else None
+    s = line.lstrip(C_SPACE)
+    end = next((i for i, ch in enumerate(s) if ch in C_SPACE), len(s))
+    return s[:end] or None
 
 
 def int16(v: int) -> int:
@@ -240,19 +238,25 @@ class MonitorSession:
         self._now = 0.0
         self._last: Status | None = None  # the previous report, whichever daemon sent it
         self._use(config)
+        size = max(MAX_PROCS_RING, self.n + 1)  # (the C arrays overflow at 128 daemons)
+        self.partition = [0] * size
+        self.work_partition = [0] * size
+        self.fc = [(0, 0)] * size
+        self.work_fc = [(0, 0)] * size
 
     def _use(self, config: SpreadConfig) -> None:
         assert config.my is not None
         self.config = config
         self.my: DaemonSpec = config.my
         self.n = len(config.daemons)
-        self.partition = [0] * MAX_PROCS_RING
-        self.work_partition = [0] * MAX_PROCS_RING
-        self.fc = [(0, 0)] * MAX_PROCS_RING
-        self.work_fc = [(0, 0)] * MAX_PROCS_RING
         self.status_on = [False] * self.n
         self._status_due = None
         self._partition_due = None
+
+    @property
+    def busy(self) -> bool:
+        """In a dialogue: the original blocks in fgets, so reports and resends wait."""
+        return self._dialogue is not None
 
     # ---- feeding ----------------------------------------------------------------------------
 
@@ -332,8 +336,8 @@ class MonitorSession:
             elif c == "3":
                 self._print_partition(self.partition)
             elif c == "4":
-                self.partition = [0] * MAX_PROCS_RING
-                self.work_partition = [0] * MAX_PROCS_RING
+                self.partition = [0] * len(self.partition)
+                self.work_partition = [0] * len(self.partition)
                 self._partition_due = None
                 self._send_partition(repeat=False)
                 self._write("\n" + PROMPT)
@@ -498,7 +502,8 @@ class MonitorSession:
         self._write("".join(text))
 
     def _send_partition(self, repeat: bool = True) -> None:
-        data = Partition(self._header(PARTITION_TYPE), tuple(self.partition)).encode()
+        body = tuple(self.partition[:MAX_PROCS_RING])
+        data = Partition(self._header(PARTITION_TYPE), body).encode()
         self._write("Monitor: send partition\n")
         for seg in self._by_segment():
             for _, d in seg:
@@ -566,7 +571,7 @@ class MonitorSession:
         self._write("".join(text))
 
     def _send_flow_control(self) -> None:
-        data = FlowControlCmd(self._header(FC_TYPE), tuple(self.fc)).encode()
+        data = FlowControlCmd(self._header(FC_TYPE), tuple(self.fc[:MAX_PROCS_RING])).encode()
         self._write("Monitor: send flow control params\n")
         for seg in self._by_segment():
             for _, d in seg:
@@ -584,16 +589,19 @@ class MonitorSession:
         if self.loader is None:
             return
         try:
-            config = self.loader()
+            config, log_text = self.loader()
         except ConfigError as e:
             self._write("\n".join(e.original_lines() + e.location_lines()) + "\n"
                         "Exit caused by Alarm!\n")
             self.out.append(Stop(EXIT_CONFIG))
             return
-        old_ip = self.my.ip
+        self._write(log_text)
+        # as the original: entries of the configured daemons are cleared, the Window slot
+        # after them is not, and the socket stays where it was bound
+        n = len(config.daemons)
+        self.partition[:n] = self.work_partition[:n] = [0] * n
+        self.fc[:n] = self.work_fc[:n] = [(0, 0)] * n
         self._use(config)
-        if self.my.ip != old_ip:
-            self.out.append(Rebind(self.my.ip))
         self._write(f"New configuration hash is: {config.conf_hash & 0xFFFFFFFF}\n")
         self._write("All Status, Partition, FC, etc commands are reset by configuration "
                     "reload!\n")
@@ -606,8 +614,11 @@ class _EndOfInput(Exception):
 # ---- the shell -------------------------------------------------------------------------------
 
 
-def _load(opts: Options) -> SpreadConfig:
-    return load_with_log(opts.config_file, opts.my_name).config
+def _reload(opts: Options) -> tuple[SpreadConfig, str]:
+    loaded = load_with_log(opts.config_file, opts.my_name)
+    text = io.StringIO()
+    _print_config_log(loaded.log, text)
+    return loaded.config, text.getvalue()
 
 
 _NOT_INTERACTIVE = ("ENABLING Dangerous Monitor", "Disabling Dangerous Monitor")
@@ -617,7 +628,7 @@ def _print_config_log(entries: Sequence[A.Entry], out: IO[str]) -> None:
     """An interactive program ignores the file's log settings (only PRINT and above show)
     and never applies DangerousMonitor, so it does not announce it either."""
     logger = Logger(out, follow_log_file=False)
-    logger.mask, logger.threshold = A.NONE, A.DEBUG
+    logger.mask, logger.threshold = A.PRINT_TYPE | A.EXIT, A.DEBUG  # the library's defaults
     for e in entries:
         if isinstance(e, A.Record) and not e.text.startswith(_NOT_INTERACTIVE):
             logger.emit(e)
@@ -671,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     out = sys.stdout
     try:
-        opts = parse_args(args, os.path.basename(sys.argv[0]) if argv is None else "spmonitor")
+        opts = parse_args(args, sys.argv[0] if argv is None else "spmonitor")
     except UsageError as e:
         out.write(e.text + "Exit caused by Alarm!\n")
         return EXIT_USAGE
@@ -687,21 +698,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sock = _bind(config.my.ip, opts.port, config)
     except OSError as e:
-        out.write(f"spmonitor: cannot bind the monitor socket to [{config.my.ip}]:{opts.port}: "
-                  f"{e.strerror}\n")
+        out.write(f"DL_init_channel_gen: bind error ({e.errno}: {e.strerror}) for "
+                  f"[{config.my.ip}]:{opts.port}; probably already running!\n"
+                  "Exit caused by Alarm!\n")
         return 1
-    session = MonitorSession(config, opts.port, opts.status_period, lambda: _load(opts))
+    session = MonitorSession(config, opts.port, opts.status_period, lambda: _reload(opts))
     return _run(session, sock, opts, out)
 
 
 def _run(session: MonitorSession, sock: socket.socket, opts: Options, out: IO[str]) -> int:
-    sel = selectors.DefaultSelector()
     read_stdin = _stdin_pieces(sys.stdin.buffer)
-    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
-    sel.register(sock, selectors.EVENT_READ, "net")
+    everything = selectors.DefaultSelector()
+    everything.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+    everything.register(sock, selectors.EVENT_READ, "net")
+    typing_only = selectors.DefaultSelector()  # inside a dialogue, as the original's fgets
+    typing_only.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
 
     def carry(actions: list[Action]) -> int | None:
-        nonlocal sock
         for a in actions:
             if isinstance(a, Write):
                 out.write(a.text)
@@ -714,21 +727,32 @@ def _run(session: MonitorSession, sock: socket.socket, opts: Options, out: IO[st
                     sock.sendto(a.data, dest)
                 except OSError:
                     pass  # an unreachable daemon is what the status screen shows
-            elif isinstance(a, Rebind):
-                sel.unregister(sock)
-                sock.close()
-                sock = _bind(a.ip, opts.port, session.config)
-                sel.register(sock, selectors.EVENT_READ, "net")
             elif isinstance(a, Stop):
                 return a.status
         return None
 
+    def read_network() -> int | None:
+        while True:
+            try:
+                data = sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:
+                continue  # an ICMP error from an earlier send
+            status = carry(session.on_datagram(data))
+            if status is not None:
+                return status
+
     try:
         status = carry(session.start())
         while status is None:
-            due = session.next_timer()
-            timeout = None if due is None else max(0.0, due - time.monotonic())
-            for key, _ in sel.select(timeout):
+            if session.busy:
+                ready = typing_only.select(None)
+            else:
+                due = session.next_timer()
+                ready = everything.select(None if due is None
+                                          else max(0.0, due - time.monotonic()))
+            for key, _ in ready:
                 if key.data == "stdin":
                     pieces = read_stdin()
                     for piece in [None] if pieces is None else pieces:
@@ -736,25 +760,18 @@ def _run(session: MonitorSession, sock: socket.socket, opts: Options, out: IO[st
                         if status is not None:
                             break
                 else:
-                    while status is None:
-                        try:
-                            data = sock.recv(65536)
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        except OSError:
-                            continue  # an ICMP error from an earlier send
-                        status = carry(session.on_datagram(data))
+                    status = read_network()
                 if status is not None:
                     break
-            if status is None:
+            if status is None and not session.busy:
                 status = carry(session.on_timer(time.monotonic()))
         return status
     except KeyboardInterrupt:
         return 130
     finally:
-        sel.close()
+        everything.close()
+        typing_only.close()
         sock.close()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -60,6 +60,25 @@ def test_terminate_ends_a_daemon_that_allows_dangerous_commands(tmp_path: Path) 
         d.stop()
 
 
+def test_flow_control_reaches_a_one_daemon_configuration(tmp_path: Path) -> None:
+    d = start_daemon(tmp_path, "testvm", extra_conf="DangerousMonitor = true\n")
+    m = _monitor(d)
+    try:
+        m.type("5", "90", "9")
+        m.wait_for("Flow Control Parameters:")
+        m.type("6")
+        m.wait_for("Monitor: send flow control params\n")
+        m.type("0", "all", "")
+        at = m.wait_for("Status at testvm")
+        m.wait_for("Window     :      90\n", start=at)
+        # without AcceleratedRing the monitor never asks for that window and sends 0, which
+        # the daemon applies: the original does the same
+        m.wait_for("P/A Window :       9/0\n", start=at)
+    finally:
+        m.close()
+        assert d.stop() == 0, d.output()
+
+
 def test_a_daemon_in_safe_mode_refuses_terminate_and_keeps_serving(tmp_path: Path) -> None:
     d = start_daemon(tmp_path, "testvm")
     m = _monitor(d)

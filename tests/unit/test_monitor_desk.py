@@ -106,6 +106,7 @@ def test_commands_from_strangers_are_dropped_with_the_originals_log_line(
         h = PacketHeader(PARTITION_TYPE, sender_vid, sender_vid, conf_hash=c.conf_hash)
     acts = desk.on_datagram(src, 6543, Partition(h, (-1,) * 128).encode())
     assert _kinds(acts) == [] and expect in _notes(acts)
+    assert _notes(acts).endswith(f"; from [{src}]:6543") and _notes(acts).count("from [") == 1
     assert desk.counters["screened"] == 1
 
 
@@ -138,6 +139,7 @@ def test_a_big_endian_monitor_is_understood(tmp_path: Path) -> None:
                        6543, 0, c.conf_hash, len(body), b"\0\0", 0, 0)
     acts = _desk(c).on_datagram(IPS[0], 6543, head + body)
     assert SetPartition((3, 4, 5)) in acts
+    assert "got monitor control msg of type 0x02000000 from" in _notes(acts)  # no marker
 
 
 def test_safe_mode_refuses_partition_kill_and_flow_control_but_answers_status(

@@ -19,6 +19,7 @@ from spread.tools.spmonitor import (
     Stop,
     UsageError,
     Write,
+    first_word,
     parse_args,
     scan_int,
     strtol,
@@ -96,14 +97,26 @@ def test_options_come_in_exact_pairs_with_the_originals_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["-p"], ["-p", "65536"], ["-p", "12x"], ["-t", "0"], ["-t", "-3"], ["-port", "1"],
-     ["-n", "a" * 20], ["-c", "c" * 80], ["extra"]],
+    ("argv", "reason"),
+    [
+        (["-p"], "Unknown or missing parameter: -p"),
+        (["-p", "65536"], "Port number must be in range [0, 65536): 65536"),
+        (["-p", "12x"], "Port number must be in range [0, 65536): 12x"),
+        (["-t", "0"], "Status query timeout must be a positive integer: 0"),
+        (["-t", "-3"], "Status query timeout must be a positive integer: -3"),
+        (["-port", "1"], "Unknown parameter: -port"),
+        (["-n", "a" * 20], "Proc name too long: " + "a" * 20),
+        (["-c", "c" * 80], "Config file name too long: " + "c" * 80),
+        (["extra"], "Unknown or missing parameter: extra"),
+    ],
 )
-def test_a_bad_command_line_prints_the_usage(argv: list[str]) -> None:
+def test_a_bad_command_line_prints_the_reason_then_the_usage(
+    argv: list[str], reason: str
+) -> None:
     with pytest.raises(UsageError) as e:
-        parse_args(argv, "spmonitor")
-    assert e.value.text.startswith("Usage: spmonitor\n\t[-p <port number>]    : specify port")
+        parse_args(argv, "/usr/sbin/spmonitor")
+    assert e.value.text.startswith(f"{reason}\n\nUsage: /usr/sbin/spmonitor\n"
+                                   "\t[-p <port number>]    : specify port number\n")
 
 
 def test_strtol_and_sscanf_follow_c() -> None:
@@ -111,6 +124,9 @@ def test_strtol_and_sscanf_follow_c() -> None:
         12, 12, -7, 31, 15, 0, None, None, None]
     assert [scan_int(s) for s in ("5\n", "  -3x\n", "abc\n", "\n", "   \n", "+\n")] == [
         (1, 5), (1, -3), (0, 0), (-1, 0), (-1, 0), (0, 0)]
+    # C-locale classes: superscript digits are not digits, NBSP is not a space
+    assert [scan_int(s) for s in ("1\xb2\n", "\xb9\n")] == [(1, 1), (0, 0)]
+    assert strtol("\xb9") is None and first_word("\xa0x y\n") == "\xa0x"
 
 
 # ---- menu and dialogues ------------------------------------------------------------------------
@@ -222,6 +238,46 @@ def test_reload_sends_the_command_twice_to_everyone(tmp_path: Path) -> None:
     assert all(decode_packet(s.data).header.type == RELOAD_TYPE for s in r.sent)
     assert r.text == (f"Old configuration hash is: {c.conf_hash}\n"
                       "Monitor: send conf reload command\nReload Membership. \n")
+
+
+def test_reload_rereads_the_file_and_keeps_only_the_window_slot(tmp_path: Path) -> None:
+    c = _conf(tmp_path)
+    bigger = _conf(tmp_path, "Window = 300\n")
+    s = MonitorSession(c, MON_PORT, 10.0, lambda: (bigger, "Conf lines\n"))
+    s.start()
+    # partition 1/2/3 and send it; Window 100, personal 5/6/7 and send them; then reload
+    for line in ("1", "1", "2", "3", "2", "5", "100", "5", "6", "7", "6"):
+        s.on_line(0.0, line + "\n")
+    out = s.on_line(0.0, "r\n")
+    text = "".join(a.text for a in out if isinstance(a, Write))
+    assert text.endswith("Monitor: send conf reload command\nConf lines\n"
+                         f"New configuration hash is: {bigger.conf_hash}\n"
+                         "All Status, Partition, FC, etc commands are reset by configuration "
+                         "reload!\nReload Membership. \n")
+    assert s.partition[:3] == [0, 0, 0] and s.fc[:3] == [(0, 0)] * 3
+    assert s.fc[3] == (100, 0)  # the original clears only the daemons' entries
+    assert s.next_timer() is None  # partition resends stop
+
+
+def test_a_bad_file_on_reload_ends_the_monitor_like_the_original(tmp_path: Path) -> None:
+    def broken() -> tuple[SpreadConfig, str]:
+        return load_config(str(tmp_path / "missing.conf"), "d1"), ""
+
+    s = MonitorSession(_conf(tmp_path), MON_PORT, 10.0, broken)
+    out = s.on_line(0.0, "r\n")
+    assert Stop(1) in out
+    assert "Exit caused by Alarm!" in "".join(a.text for a in out if isinstance(a, Write))
+
+
+def test_inside_a_dialogue_the_monitor_is_busy_and_sends_nothing_on_its_own(
+    tmp_path: Path
+) -> None:
+    r = Run(_conf(tmp_path), period=1.0).lines("0", "all", "")
+    assert not r.s.busy and r.s.next_timer() == 1.0
+    r.lines("1", "0")
+    assert r.s.busy  # the shell stops reading the socket and firing timers here
+    r.lines("0", "0")
+    assert not r.s.busy
 
 
 # ---- the status screen -----------------------------------------------------------------------
