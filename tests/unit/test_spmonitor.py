@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spread.config.load import load_config
 from spread.config.model import IpAddress, SpreadConfig
@@ -37,6 +39,7 @@ from spread.wire.daemon import (
 
 IPS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 MON_PORT = 16543
+LINE = 68  # what one fgets(…, 70) piece holds before its newline
 
 
 def _conf(tmp_path: Path, extra: str = "", two_segments: bool = False) -> SpreadConfig:
@@ -334,3 +337,38 @@ def test_a_report_from_an_unknown_daemon_is_skipped(tmp_path: Path) -> None:
                       "==================================\n")
     r.clear()._take(r.s.on_datagram(b"not a status"))
     assert r.text == ""
+
+
+@pytest.fixture(scope="module")
+def any_config(tmp_path_factory: pytest.TempPathFactory) -> SpreadConfig:
+    return _conf(tmp_path_factory.mktemp("any"), "AcceleratedRing = true\n", two_segments=True)
+
+
+_WORDS = st.sampled_from(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "q", "r", "x", "",
+                          "all", "none", "d1", "d2", "d3", "-1", "70000", "  12  ", "\xb2",
+                          "\xa0", "é", "1e3", "+", "0x10"])
+
+
+@given(st.lists(st.one_of(_WORDS, st.text(max_size=90)), max_size=40),
+       st.lists(st.binary(max_size=200), max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_any_typing_and_any_datagrams_never_break_the_monitor(
+    any_config: SpreadConfig, lines: list[str], junk: list[bytes]
+) -> None:
+    s = MonitorSession(any_config, MON_PORT, 10.0, lambda: (any_config, ""))
+    s.start()
+    now = 0.0
+    stopped = False
+    for i, line in enumerate(lines):
+        now += 1.0
+        for a in s.on_line(now, line.replace("\n", " ")[:LINE] + "\n"):
+            if isinstance(a, SendTo):
+                assert len(a.data) in (40, 40 + 256, 40 + 512)
+                assert a.ip in IPS and a.port == 4803
+            stopped = stopped or isinstance(a, Stop)
+        if stopped:
+            return
+        if i < len(junk):
+            s.on_datagram(junk[i])
+        s.on_timer(now)
+    assert any(isinstance(a, Stop) for a in s.on_line(now, None))
