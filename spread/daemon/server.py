@@ -334,10 +334,9 @@ class Daemon:
         setter = getattr(self.engine, "set_flow_control", None)
         if setter is not None:
             setter(window, personal, accelerated)
-        self.windows = tuple(  # type: ignore[assignment]
-            old if new == -1 else new
-            for old, new in zip(self.windows, (window, personal, accelerated)))
-        w, p, a = self.windows
+        w, p, a = (old if new == -1 else new
+                   for old, new in zip(self.windows, (window, personal, accelerated)))
+        self.windows = (w, p, a)
         self.alarm(A.WARNING, A.FLOW_CONTROL,
                    f"FC_handle_message: Got monitor mess, Window {w} Personal {p} "
                    f"Accelerated {a}")
