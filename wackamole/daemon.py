@@ -169,7 +169,8 @@ class Daemon:
             loop.add_signal_handler(signum, self.post, lambda n=name: self.node.shutdown(n))
         server = None
         if self.control_sock is not None:
-            server = await asyncio.start_unix_server(self._control_session, sock=self.control_sock)
+            server = await asyncio.start_unix_server(
+                self._control_session, sock=self.control_sock, backlog=5)  # listen(fd, 5)
         worker = asyncio.create_task(self._work())
         self.post(self.node.start)
         try:
@@ -397,17 +398,19 @@ class Daemon:
     ) -> None:
         self.log(LogLevel.DEBUG, "starting wackatrl session")
         fd = writer.get_extra_info("socket").fileno()
+        state, operation = 0, 100  # the original's READ_OP state and "nothing read yet"
         try:
             while True:
+                state, operation = 0, 100
                 op = await reader.read(1)
                 if not op:
                     break
+                operation = op[0] - 256 if op[0] > 127 else op[0]  # a C char, printed as %d
                 try:
                     request = control.decode_request(op)
                 except control.ControlProtocolError:
-                    self.log.print(
-                        f"control session error: [fd={fd}] Success\n\tState=0, Operation={op[0]}"
-                    )
+                    self.log.print(f"control session error: [fd={fd}] Success\n"
+                                   f"\tState=0, Operation={operation}")
                     break
                 if request is control.Op.GET_WACK_STATE:
                     reply = control.encode_state(self._vif_states())
@@ -425,10 +428,13 @@ class Daemon:
                     self.post(handler, done)
                     await done
                     reply = control.encode_ack(0)
+                state = 1  # writing the reply
                 writer.write(reply)
                 await writer.drain()
-        except (OSError, ConnectionError):
-            pass
+        except (OSError, ConnectionError) as exc:  # e.g. wackatrl gone before its reply
+            self.log.print(f"control session error: [fd={fd}] "
+                           f"{exc.strerror or type(exc).__name__}\n"
+                           f"\tState={state}, Operation={operation}")
         finally:
             writer.close()
 

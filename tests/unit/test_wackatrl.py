@@ -284,3 +284,45 @@ def test_config_errors_stop_wackatrl_like_wackamole(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli, "ETC_CONFIG", str(tmp_path / "none"))
     monkeypatch.chdir(tmp_path)
     assert run("-c", "/nonexistent.conf", "-l") == (1, "", "")
+
+
+class _SilentDaemon:
+    """Accepts, reads whatever comes, never answers (a daemon stuck in a hook)."""
+
+    def __init__(self, path: Path) -> None:
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(5)
+        self.ops: list[int] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn:
+            while data := conn.recv(1):
+                self.ops.append(data[0])
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_silent_daemon_costs_one_timeout_and_no_second_request(
+    sock_path: Path, conf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wackatrl, "REPLY_TIMEOUT", 0.3)
+    fake = _SilentDaemon(sock_path)
+    try:
+        status, out, err = run("-c", str(conf), "-f")
+    finally:
+        fake.close()
+    assert (status, out, err) == (0, "", "Error on read.\n")
+    assert fake.ops == [Op.WACK_SERVICE_FAILURE]  # a late ack must not be read as a length
+
+
+def test_names_are_padded_by_bytes_as_printf_does() -> None:
+    entry = IfaceEntry("é0", IPv4Address("10.0.0.1"), IPv4Address("10.0.0.255"),
+                       IPv4Address("255.255.255.0"))
+    vif = VifState(1, IPv4Address("0.0.0.0"), entry, ())
+    # "\t*   " then %5s: "é0" is 3 bytes in UTF-8, so 2 spaces of padding, not 3
+    assert "\t*     é0:10.0.0.1/" in wackatrl.format_listing((vif,))
