@@ -10,7 +10,7 @@ import re
 import struct
 import sys
 import time
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from spread.client import (
     Mailbox,
@@ -22,6 +22,7 @@ from spread.client import (
 )
 from spread.client.errors import ShortBuffer
 from spread.client.messages import service_name
+from spread.tools.console import QuietStdout, os_bytes_as_latin1
 from spread.wire import client as w
 
 MAX_MESSLEN = 100000
@@ -65,9 +66,13 @@ class Options:
 
 
 def _scan_int(text: str, default: int) -> int:
-    """sscanf("%d"): a leading integer, or the old value when there is none."""
-    m = re.match(r"\s*([+-]?\d+)", text)
-    return int(m.group(1)) if m else default
+    """sscanf("%d") into a C int: a leading integer (wrapped to 32 bits as glibc leaves an
+    over-long one), or the old value when there is none."""
+    m = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", text)
+    if not m:
+        return default
+    v = int(m.group(1)) & 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def parse_args(argv: list[str]) -> tuple[Options, str]:
@@ -102,6 +107,10 @@ def parse_args(argv: list[str]) -> tuple[Options, str]:
             raise Usage
     if o.num_members > FLOODER_MAX_GROUPS:
         return o, f"Too many members. The max is {FLOODER_MAX_GROUPS}\n"
+    if o.num_members and o.num_bytes < 4:
+        # each message carries its sender's index in its first 4 bytes; the original then
+        # reads stale bytes as an index and writes out of bounds
+        return o, "flooder: -n needs messages of at least 4 bytes (-b 4 or more)\n"
     return o, ""
 
 
@@ -113,7 +122,8 @@ class Flooder:
         self.send_counter = 0
         self.recv_counters = [0] * FLOODER_MAX_GROUPS
         self.lowest_recv_counter = 0
-        self.mess = bytearray(max(o.num_bytes, 4))
+        # one byte over the library's limit is enough to get its MESSAGE_TOO_LONG
+        self.mess = bytearray(min(max(o.num_bytes, 4), w.MAX_MESSAGE_BODY_LEN + 1))
 
     def p(self, text: str) -> None:
         self.out.write(text.encode("latin-1", "replace"))
@@ -242,9 +252,10 @@ def _cstr(data: bytes) -> str:
 def main(
     argv: list[str] | None = None, stdout: BinaryIO | None = None, socket_dir: str = "/tmp"
 ) -> int:
-    out = stdout if stdout is not None else sys.stdout.buffer
+    out = stdout if stdout is not None else cast(BinaryIO, QuietStdout(sys.stdout.buffer))
+    args = sys.argv[1:] if argv is None else argv
     try:
-        o, note = parse_args(sys.argv[1:] if argv is None else argv)
+        o, note = parse_args([os_bytes_as_latin1(a) for a in args])
         if note:
             out.write(note.encode())
             raise Usage

@@ -20,13 +20,14 @@ import sys
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from spread.config import ConfigError, SpreadConfig, load_with_log
 from spread.config import alarm as A
 from spread.config.hash import to_bytes
 from spread.config.model import DaemonSpec
 from spread.daemon.log import Logger
+from spread.tools.console import QuietStdout
 from spread.wire.daemon import (
     FC_TYPE,
     MAX_PROCS_RING,
@@ -679,8 +680,8 @@ def _stdin_pieces(raw: IO[bytes]) -> Callable[[], list[str] | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    out = sys.stdout
+    args = list(sys.argv[1:] if argv is None else argv)  # names as the config decodes them
+    out = cast(IO[str], QuietStdout(sys.stdout))
     try:
         opts = parse_args(args, sys.argv[0] if argv is None else "spmonitor")
     except UsageError as e:

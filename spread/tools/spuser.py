@@ -10,7 +10,7 @@ import os
 import re
 import selectors
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from spread.client import (
     Mailbox,
@@ -22,6 +22,7 @@ from spread.client import (
 )
 from spread.client.errors import ShortBuffer
 from spread.client.messages import RejectMessage, service_name
+from spread.tools.console import QuietStdout, os_bytes_as_latin1
 from spread.wire import client as w
 
 MAX_MESSLEN = 102400
@@ -66,7 +67,11 @@ HELP = (
 
 
 class Bye(Exception):
-    """Leave the program (the original calls exit(0) from wherever it is)."""
+    """Leave the program (the original calls exit() from wherever it is)."""
+
+    def __init__(self, status: int = 0) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class LineReader:
@@ -105,9 +110,13 @@ class LineReader:
             self.fill()
 
 
+_C_SPACE = re.compile(rb"[ \t\n\v\f\r]+")  # isspace() in the C locale
+
+
 def _words(line: bytes, limit: int) -> list[str]:
-    """sscanf's %s fields after the command letter, at most `limit`."""
-    return line[2:].decode("latin-1").split()[:limit] if len(line) > 2 else []
+    """sscanf's %s fields after the command letter, at most `limit` (a NUL ends the text)."""
+    text = line[2:].split(b"\0", 1)[0] if len(line) > 2 else b""
+    return [w.decode("latin-1") for w in _C_SPACE.split(text) if w][:limit]
 
 
 def _cstr(data: bytes) -> str:
@@ -127,6 +136,7 @@ class SpUser:
         self.async_read = True
         self.mess = bytearray(MAX_MESSLEN)  # the original reuses one buffer: 'b' shows it
         self.to_exit = False
+        self.status = 0
 
     def p(self, text: str) -> None:
         self.out.write(text.encode("latin-1", "replace"))
@@ -140,28 +150,30 @@ class SpUser:
         self.p(MENU)
         self.p("\nUser> ")
         self.flush()
-        sel = selectors.DefaultSelector()
-        sel.register(self.stdin.fd, selectors.EVENT_READ, "stdin")
-        sel.register(self.mbox.fileno(), selectors.EVENT_READ, "mbox")
+        both = selectors.DefaultSelector()
+        both.register(self.stdin.fd, selectors.EVENT_READ, "stdin")
+        both.register(self.mbox.fileno(), selectors.EVENT_READ, "mbox")
+        typing = selectors.DefaultSelector()  # after 'd' the mailbox is not watched at all
+        typing.register(self.stdin.fd, selectors.EVENT_READ, "stdin")
         try:
             while True:
-                if self.async_read and self.mbox.has_message():
-                    self.read_message()
-                    continue
-                buffered = self.stdin.ready()
-                ready = {k.data for k, _ in sel.select(0 if buffered else None)}
-                if buffered:
-                    ready.add("stdin")
-                if self.async_read and "mbox" in ready:
-                    self.read_message()  # the original gives the mailbox priority
-                elif "stdin" in ready:
-                    if not self.stdin.ready():
+                # one round of the original's event loop: the mailbox first (high priority),
+                # then one command, so neither side can starve the other
+                mail = self.async_read and self.mbox.has_message()
+                line = self.stdin.ready()
+                if not (mail or line):
+                    sel = both if self.async_read else typing
+                    ready = {k.data for k, _ in sel.select(None)}
+                    mail = self.async_read and "mbox" in ready
+                    if "stdin" in ready:
                         self.stdin.fill()
-                        if not self.stdin.ready():
-                            continue
+                        line = self.stdin.ready()
+                if mail:
+                    self.read_message()
+                if line:
                     self.user_command()
-        except Bye:
-            pass
+        except Bye as e:
+            self.status = e.status
         finally:
             self.flush()
 
@@ -335,7 +347,7 @@ class SpUser:
                         "Recompile with larger MAX_VSSETS\n"
                     )
                     self.p(error_line(w.BUFFER_TOO_SHORT) + "\n")
-                    raise Bye
+                    raise Bye(1)
                 mine = msg.my_vs_set_index
                 for i, vs in enumerate(msg.vs_sets):
                     where = "LOCAL" if i == mine else "OTHER"
@@ -346,7 +358,7 @@ class SpUser:
                             "Recompile with larger MAX_MEMBERS\n"
                         )
                         self.p(error_line(w.BUFFER_TOO_SHORT) + "\n")
-                        raise Bye
+                        raise Bye(1)
                     for m in vs:
                         self.p(f"\t{m}\n")
         elif t & w.TRANSITION_MESS:
@@ -393,9 +405,10 @@ def main(
     stdout: BinaryIO | None = None,
     socket_dir: str = "/tmp",
 ) -> int:
-    out = stdout if stdout is not None else sys.stdout.buffer
+    out = stdout if stdout is not None else cast(BinaryIO, QuietStdout(sys.stdout.buffer))
     infd = stdin_fd if stdin_fd is not None else sys.stdin.fileno()
-    parsed = parse_args(sys.argv[1:] if argv is None else argv, out)
+    args = sys.argv[1:] if argv is None else argv
+    parsed = parse_args([os_bytes_as_latin1(a) for a in args], out)
     if parsed is None:
         return 0
     user, spread_name = parsed
@@ -409,14 +422,14 @@ def main(
         out.write(f"{error_line(e.code)}\n\nBye.\n".encode())
         out.flush()
         return 0
-    out.write(
-        f"User: connected to {spread_name} with private group {mbox.private_group}\n".encode()
-    )
+    out.write(f"User: connected to {spread_name} with private group {mbox.private_group}\n"
+              .encode("latin-1", "replace"))
+    user_session = SpUser(mbox, spread_name, infd, out)
     try:
-        SpUser(mbox, spread_name, infd, out).run()
+        user_session.run()
     except KeyboardInterrupt:
         return 130  # the C program dies silently on SIGINT
-    return 0
+    return user_session.status
 
 
 if __name__ == "__main__":

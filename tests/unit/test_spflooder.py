@@ -37,6 +37,23 @@ def test_too_many_members_is_refused() -> None:
     assert run(["-n", "101"]) == (1, "Too many members. The max is 100\n" + spflooder.HELP)
 
 
+def test_member_flow_control_needs_room_for_the_sender_index() -> None:
+    assert run(["-n", "2", "-b", "3"]) == (
+        1, "flooder: -n needs messages of at least 4 bytes (-b 4 or more)\n" + spflooder.HELP)
+
+
+def test_numbers_are_read_as_c_ints() -> None:
+    o, _ = spflooder.parse_args(["-m", "99999999999", "-b", "12abc", "-n", "\u0663"])
+    assert (o.num_messages, o.num_bytes, o.num_members) == (1215752191, 12, 0)
+
+
+def test_an_oversized_message_fails_like_the_library_without_a_huge_buffer(
+    daemon: MiniDaemon
+) -> None:
+    rc, text = run(["-m", "1", "-b", "2000000000", "-s", f"{daemon.port}@127.0.0.1"])
+    assert rc == 1 and "SP_error: (-17)" in text
+
+
 def test_unreachable_daemon_prints_sp_error(tmp_path: Path) -> None:
     rc, text = run(["-m", "10"], socket_dir=str(tmp_path))
     assert (rc, text) == (1, "flooder: connecting to 4803\nSP_error: (-2) Could not connect.\n")

@@ -7,6 +7,7 @@ import io
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,57 @@ def test_oversized_message_is_received_with_drop_recv() -> None:
         + "(2 bytes): hi\n"
         + "\nUser> "
     )
+
+
+def test_too_many_vs_sets_prints_the_originals_bug_line_and_exits_1() -> None:
+    user, peer, out = _pair_user()
+    sets = [[f"#u{i}#d{i}"] for i in range(spuser.MAX_VSSETS + 1)]
+    members = [m for s in sets for m in s]
+    peer.sendall(w.encode_membership(w.CAUSED_BY_NETWORK, "g", members, w.GroupId(1, 2, 3),
+                                     sets, 0))
+    with pytest.raises(spuser.Bye) as e:
+        user.read_message()
+    assert e.value.status == 1
+    assert "Recompile with larger MAX_VSSETS\n" in out.getvalue().decode()
+
+
+def _running_user() -> tuple[socket.socket, int, io.BytesIO, threading.Thread]:
+    a, b = socket.socketpair()
+    r, wfd = os.pipe()
+    out = io.BytesIO()
+    user = spuser.SpUser(Mailbox(a, "#me#d"), "x", r, out)
+    t = threading.Thread(target=user.run, daemon=True)
+    t.start()
+    return b, wfd, out, t
+
+
+def test_after_d_unread_mail_does_not_keep_the_loop_spinning() -> None:
+    peer, wfd, out, t = _running_user()
+    os.write(wfd, b"d\n")
+    deadline = time.monotonic() + 5
+    while out.getvalue().count(b"User> ") < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    peer.sendall(w.encode_multicast("#yy#e", w.AGREED_MESS, ["g"], 0, b"waiting"))
+    clock = time.pthread_getcpuclockid(t.ident)  # type: ignore[arg-type]
+    before = time.clock_gettime(clock)
+    time.sleep(1.0)
+    spent = time.clock_gettime(clock) - before
+    os.write(wfd, b"r\nq\n")
+    t.join(5)
+    assert not t.is_alive()
+    assert spent < 0.2, f"the loop used {spent:.2f} s of CPU while waiting for a command"
+    assert b"(7 bytes): waiting" in out.getvalue()  # 'r' still reads it
+
+
+def test_a_stream_of_messages_does_not_starve_commands() -> None:
+    a, peer = socket.socketpair()
+    r, wfd = os.pipe()
+    out = io.BytesIO()
+    frame = w.encode_multicast("#yy#e", w.AGREED_MESS, ["g"], 0, b"x" * 100)
+    peer.sendall(frame * 200)  # mail and a command both waiting when the loop starts
+    os.write(wfd, b"q\n")
+    spuser.SpUser(Mailbox(a, "#me#d"), "x", r, out).run()
+    # one round of the original's loop: one message, then the command
+    assert out.getvalue().count(b"message from #yy#e") == 1
+    assert out.getvalue().endswith(b"\nBye.\n")
