@@ -36,7 +36,6 @@ from tests.netns.ring import conf_text, start_daemon
 ROOT = Path(__file__).resolve().parent.parent
 SPFLOODER = ROOT / ".venv" / "bin" / "spflooder"
 TARGET = 30_000  # msgs/s, the original's 3-host ring here
-AS_ROOT = "RuntimeDir = /tmp/run\nDaemonUser = root\nDaemonGroup = root\n"  # for a C daemon
 
 
 def run_ring(hosts: int, messages: int, size: int, program: Path | None,
@@ -51,10 +50,9 @@ def _run(hosts: int, messages: int, size: int, program: Path | None,
          flooder: Path | None) -> float:
     with tempfile.TemporaryDirectory(prefix="ringbench") as tmp, NetLab(Path(tmp)) as lab:
         names = [f"d{i + 1}" for i in range(hosts)]
-        body = conf_text(names, extra=AS_ROOT)
+        body = conf_text(names)
         hs = [lab.add_host(f"h{i + 1}", i + 1) for i in range(hosts)]
         for h, name in zip(hs, names):
-            (h.tmp / "run").mkdir(exist_ok=True)
             prog = None
             if program is not None:
                 shutil.copy(program, h.dir / "spread-c")

@@ -14,8 +14,20 @@ from spread.config.model import SegmentSpec
 MAX_ID_SIZE = 16
 
 
-def conf_print(segments: Sequence[SegmentSpec], my_name: str) -> list[A.Record]:
-    """`Conf_print`: segment lines (address pieces without timestamps) and daemon lines."""
+def conf_print(
+    segments: Sequence[SegmentSpec], my_name: str, members: Sequence[int] | None = None
+) -> list[A.Record]:
+    """`Conf_print`: segment lines (address pieces without timestamps) and daemon lines.
+
+    With `members` (VIDs in ring order), the membership as the original prints it after each
+    ring: every segment, each listing only its daemons in the ring, in ring order."""
+    if members is not None:
+        by_vid = {d.vid: d for seg in segments for d in seg.daemons}
+        segments = [
+            SegmentSpec(seg.port, seg.addresses,
+                        tuple(by_vid[v] for v in members if by_vid[v].segment == i))
+            for i, seg in enumerate(segments)
+        ]
     out = [
         A.Record(A.PRINT, A.CONF_SYS, "--------------------\n"),
         A.Record(A.PRINT, A.CONF_SYS, f"Configuration at {my_name} is:\n"),

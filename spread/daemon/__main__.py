@@ -17,7 +17,9 @@ def main(argv: list[str]) -> int:
     name, port = argv[0], int(argv[1])
     ip = argv[2] if len(argv) > 2 else "127.0.0.1"
     extra = {"max_session_messages": int(argv[3])} if len(argv) > 3 else {}
-    return serve(single_daemon_config(name, ip, port, **extra), membership_log=False)
+    # a development entry: no chroot or user change even as root
+    return serve(single_daemon_config(name, ip, port, **extra), membership_log=False,
+                 drop_privileges=False)
 
 
 if __name__ == "__main__":

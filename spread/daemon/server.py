@@ -35,6 +35,7 @@ from spread.daemon.log import (
 )
 from spread.daemon.monitor import build_status
 from spread.daemon.sessions import AUTH, DOOMED, HELLO, OPEN, ClientSession
+from spread.daemon.transport import StartupError
 from spread.groups.access import ACCESS_FILES, AccessRules, parse_access
 from spread.groups.bits import DEFAULT_MAX_SESSION_MESSAGES, KILL_MESS, MAX_SESSIONS
 from spread.groups.layer import (
@@ -46,6 +47,7 @@ from spread.groups.layer import (
     Submit,
     UseGroupsQueue,
 )
+from spread.groups.session import anonymous_name, private_group
 from spread.ring.api import Deliver, Log, RegularConfiguration, RingEngine
 from spread.ring.single import SingleRing
 from spread.wire.daemon import Status
@@ -107,7 +109,8 @@ class Daemon:
         self._rand = random.Random()
         self.logger = logger
         self.access = self._load_access() if "IP" in self.auth_allowed else None
-        self.mlog: MembershipLog | None = MembershipLog(my.name) if membership_log else None
+        self.membership_log = membership_log
+        self.mlog: MembershipLog | None = None  # opened by start(): inside the chroot
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.started = loop.time()  # STATUS reports seconds since start
@@ -144,8 +147,6 @@ class Daemon:
         self.reserved.discard(group)
 
     def invent_name(self, fd: int) -> bytes:
-        from spread.groups.session import anonymous_name, private_group
-
         while True:
             name = anonymous_name(self._rand.randrange(9999), fd)
             if not self.name_taken(private_group(name, self.name)):
@@ -237,8 +238,10 @@ class Daemon:
                     else:
                         self._group_action(g)
             elif isinstance(a, Log):
-                kind = A.PRINT_TYPE if a.text.startswith("Membership id is") else A.MEMB
-                self.alarm(a.priority, kind, a.text)
+                if a.text.startswith("Membership id is"):  # INFO/PRINT in the original
+                    self.alarm(A.INFO, A.PRINT_TYPE, a.text)
+                else:
+                    self.alarm(a.priority, A.MEMB, a.text)
             else:
                 if isinstance(a, RegularConfiguration):
                     self._on_regular(a)
@@ -353,6 +356,8 @@ class Daemon:
     # ---- start / stop ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.membership_log and self.mlog is None:
+            self.mlog = MembershipLog(self.name)  # the original's Log_init, after the drop
         if self.mlog is not None:
             self.mlog.write(log_begin(int(time.time())))
         self._ring(self.engine.start(self.loop.time()))
@@ -371,8 +376,9 @@ class Daemon:
     def _on_regular(self, a: RegularConfiguration) -> None:
         """What the original prints and logs at every regular membership."""
         if self.logger is not None:
-            for rec in conf_print(self.config.segments, self.name):
+            for rec in conf_print(self.config.segments, self.name, a.members):
                 self.logger.emit(rec)
+            self.logger.alarm(A.INFO, A.PRINT_TYPE, "\n")
         if self.mlog is not None:
             self._memb_log(a)
 
@@ -441,60 +447,96 @@ async def start_listeners(
     for addr, specific in tcp_addresses(config):
         auto = reuse_setting is None or int(reuse_setting) == 2
         reuse = specific if auto else bool(reuse_setting)
-        servers.append(
-            await loop.create_server(
-                lambda: ClientSession(daemon), addr, port, backlog=25, reuse_address=reuse
-            )
-        )
+        try:
+            servers.append(await loop.create_server(
+                lambda: ClientSession(daemon), addr, port, backlog=25, reuse_address=reuse))
+        except OSError as e:
+            raise StartupError(e.errno, f"Sess_init: unable to bind to port [{addr}]:{port}; "
+                               f"likely already bound by another process: -1 {e.errno} "
+                               f"'{os.strerror(e.errno or 0)}'") from e
     path = unix_path(port)
     claim_unix_path(path)
-    servers.append(await loop.create_unix_server(lambda: ClientSession(daemon), path, backlog=5))
+    try:
+        servers.append(
+            await loop.create_unix_server(lambda: ClientSession(daemon), path, backlog=5))
+    except OSError as e:
+        raise StartupError(e.errno, f"Sess_init: AF_UNIX unable to bind to name '{path}': "
+                           f"{e.errno} '{os.strerror(e.errno or 0)}'") from e
     os.chmod(path, 0o666)
     return servers, path, os.lstat(path).st_ino
 
 
 async def run(
-    config: SpreadConfig, *, membership_log: bool = False, logger: Logger | None = None
+    config: SpreadConfig,
+    *,
+    membership_log: bool = False,
+    logger: Logger | None = None,
+    drop_privileges: bool = True,
 ) -> int:
-    """Run the daemon until SIGTERM or SIGINT; the unix socket file is removed on the way out."""
+    """Run the daemon until SIGTERM or SIGINT; the unix socket file is removed on the way out.
+
+    As root (and unless `drop_privileges` is False, for tests and benchmarks) it then does
+    what the original does once its sockets exist: chroot to RuntimeDir and become
+    DaemonUser/DaemonGroup.
+    """
+    from spread.daemon import privileges
+    from spread.daemon.transport import attach_engine, attach_monitor
+
     loop = asyncio.get_running_loop()
     daemon = Daemon(config, loop=loop, membership_log=membership_log, logger=logger)
     my = config.my
     assert my is not None
-    from spread.daemon.transport import attach_engine, attach_monitor
-
+    if drop_privileges:
+        try:
+            privileges.check_socket_dir(daemon.alarm)
+        except privileges.Fatal as e:
+            daemon.exit_fatal(e.text, e.types)
+            return daemon.exit_status
     if len(config.daemons) > 1:  # a real ring: the engine on UDP P and P+1
         udp = attach_engine(daemon, config)
     else:
         udp = attach_monitor(daemon, config)
-    servers, path, ino = await start_listeners(daemon, config, my.port)
-    daemon.start()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, daemon.stopped.set)
+    servers: list[asyncio.AbstractServer] = []
+    sock_dir = -1  # /tmp, held open so the socket file can go even from inside the chroot
     try:
+        servers, path, ino = await start_listeners(daemon, config, my.port)
+        sock_dir = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+        if drop_privileges:
+            privileges.drop(config, daemon.alarm)
+        daemon.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stopped.set)
         await daemon.stopped.wait()
+    except privileges.Fatal as e:
+        daemon.exit_fatal(e.text, e.types)
     finally:
         for srv in servers:
             srv.close()
         for s in list(daemon.sessions.values()):
             s.close_now()
         udp.close()
-        with contextlib.suppress(OSError):
-            if os.lstat(path).st_ino == ino:
-                os.unlink(path)
+        if sock_dir >= 0:
+            name = os.path.basename(path)
+            with contextlib.suppress(OSError):  # after the drop it may not be ours to remove
+                if os.stat(name, dir_fd=sock_dir, follow_symlinks=False).st_ino == ino:
+                    os.unlink(name, dir_fd=sock_dir)
+            os.close(sock_dir)
     if daemon.exit_status == 0:
         daemon.alarm(A.PRINT, A.SYSTEM, "Spread daemon exiting normally!")
     return daemon.exit_status
 
 
-def serve(config: SpreadConfig, *, membership_log: bool = False) -> int:
+def serve(
+    config: SpreadConfig, *, membership_log: bool = False, drop_privileges: bool = True
+) -> int:
     """Entry point for the command line: returns the exit status."""
     raise_nofile()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     logger = Logger()
     logger.configure(config.logging)
     try:
-        return asyncio.run(run(config, membership_log=membership_log, logger=logger))
-    except OSError as e:
-        logger.alarm(A.FATAL, A.EXIT, f"Spread: {e}\n")
+        return asyncio.run(run(config, membership_log=membership_log, logger=logger,
+                               drop_privileges=drop_privileges))
+    except OSError as e:  # a socket that cannot be bound: the original's FATAL alarm
+        logger.fatal([str(e)], A.DATA_LINK)
         return 1

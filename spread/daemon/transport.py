@@ -47,6 +47,13 @@ _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
 _LEVELS = {A.DEBUG: logging.DEBUG, A.INFO: logging.INFO, A.WARNING: logging.WARNING}
 
 
+class StartupError(OSError):
+    """A socket the daemon cannot open; str() is the original's FATAL line."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One receiving socket: what it carries, where it is bound, which groups it joins."""
@@ -207,7 +214,12 @@ class UdpTransport:
             kind = "token" if b.channel == Channel.TOKEN else "bcast"
             self._say(A.INFO, A.NETWORK,
                       f"Net_init: binding {kind} recv channel to [{addr[0]}]:{b.port}")
-            sock.bind(addr)
+            try:
+                sock.bind(addr)
+            except OSError as e:
+                raise StartupError(e.errno, f"DL_init_channel_gen: bind error ({e.errno}: "
+                                   f"{e.strerror}) for [{addr[0]}]:{b.port}; probably "
+                                   "already running!") from e
             for g in b.joins:
                 try:
                     _join(sock, g, self.me)

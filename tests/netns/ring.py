@@ -17,6 +17,10 @@ PORT = 24903
 GROUP = "g"
 FORM = 20.0  # seconds allowed for a ring to form or re-form
 
+# Daemons run as root here: chroot to the host's private /tmp/run, stay root (no `spread`
+# account needed; the original C daemon reads the same lines, they are hashed).
+AS_ROOT = "RuntimeDir = /tmp/run\nDaemonUser = root\nDaemonGroup = root\n"
+
 # All nine or none (the original refuses a partial set). LAN values, except a short lookup
 # (how long a lone daemon waits before it counts others gone) so tests stay quick.
 FAST_TIMEOUTS = (("Token", 1250), ("Hurry", 500), ("Alive", 250), ("Join", 250), ("Rep", 625),
@@ -41,7 +45,8 @@ def conf_text(
             block = " {\n" + "".join(f"\t\t{x}\n" for x in interfaces.format(ip=ip).split("\n"))
             block += "\t}"
         body += f"\t{n}\t{ip}{block}\n"
-    return extra + "\n".join(lines) + f"\nSpread_Segment {segment}:{port} {{\n{body}}}\n"
+    return (extra + AS_ROOT + "\n".join(lines)
+            + f"\nSpread_Segment {segment}:{port} {{\n{body}}}\n")
 
 
 def daemon_argv(name: str, conf: Path) -> list[str]:
@@ -56,6 +61,7 @@ def start_daemon(
     unix socket."""
     conf = host.dir / "spread.conf"
     conf.write_text(conf_body)
+    (host.tmp / "run").mkdir(exist_ok=True)
     argv = daemon_argv(name, Path(conf.name))
     if program is not None:
         argv[0] = program

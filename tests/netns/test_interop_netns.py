@@ -19,8 +19,6 @@ from tests.netns.ring import FORM, GROUP, Client, client, conf_text, is_memb, st
 
 pytestmark = pytest.mark.netns
 
-# The C daemon as root needs these (they are hashed, so both sides read the same file).
-AS_ROOT = "RuntimeDir = /tmp/run\nDaemonUser = root\nDaemonGroup = root\n"
 
 
 @pytest.fixture
@@ -32,7 +30,6 @@ def orig() -> Path:
 
 
 def _start(host: Host, name: str, body: str, orig: Path | None) -> object:
-    (host.tmp / "run").mkdir(exist_ok=True)
     if orig is None:
         return start_daemon(host, name, body)
     shutil.copy(orig, host.dir / "spread-orig")  # /tmp is private to the process: copy in
@@ -43,7 +40,7 @@ def _start(host: Host, name: str, body: str, orig: Path | None) -> object:
 def test_c_and_python_daemons_form_one_ring_with_one_order(
     lab: NetLab, orig: Path, c_first: bool
 ) -> None:
-    body = conf_text(["d1", "d2"], extra=AS_ROOT)
+    body = conf_text(["d1", "d2"])
     h1, h2 = lab.add_host("h1", 1), lab.add_host("h2", 2)
     order = [(h1, "d1", orig), (h2, "d2", None)]
     for host, name, binary in order if c_first else order[::-1]:
@@ -58,7 +55,7 @@ def test_c_and_python_daemons_form_one_ring_with_one_order(
 
 
 def test_python_client_sees_the_c_daemon_die(lab: NetLab, orig: Path) -> None:
-    body = conf_text(["d1", "d2"], extra=AS_ROOT)
+    body = conf_text(["d1", "d2"])
     h1, h2 = lab.add_host("h1", 1), lab.add_host("h2", 2)
     c_daemon = _start(h1, "d1", body, orig)
     _start(h2, "d2", body, None)
@@ -78,7 +75,7 @@ def test_our_monitor_reads_and_partitions_a_mixed_ring(lab: NetLab, orig: Path) 
     """A C daemon answers our spmonitor's STATUS and obeys its PARTITION like ours do."""
     from tests.support_monitor import Monitor
 
-    body = conf_text(["d1", "d2", "d3"], extra=AS_ROOT + "DangerousMonitor = true\n")
+    body = conf_text(["d1", "d2", "d3"], extra="DangerousMonitor = true\n")
     hosts = [lab.add_host(f"h{i}", i) for i in (1, 2, 3)]
     _start(hosts[0], "d1", body, None)
     _start(hosts[1], "d2", body, orig)

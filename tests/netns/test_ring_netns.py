@@ -11,7 +11,7 @@ from spread.client import (
     RegularMessage,
     TransitionalMessage,
 )
-from tests.netns.netlab import NetLab
+from tests.netns.netlab import NetLab, wait_until
 from tests.netns.ring import FORM, GROUP, Client, client, conf_text, is_memb, start_daemon, traffic
 
 pytestmark = pytest.mark.netns
@@ -152,3 +152,19 @@ def test_partition_then_heal_merges_back_into_one_membership(lab: NetLab) -> Non
     got = traffic(clients, 5)
     assert got[0] == got[1] == got[2]
     assert all(d.alive() for d in daemons)
+
+
+def test_the_configuration_block_lists_the_members_then_a_blank_line(lab: NetLab) -> None:
+    """As the captured original (vectors/config good_two_daemons_bcast): d1 alone in a
+    two-daemon configuration prints only itself, then an empty line."""
+    h1 = lab.add_host("h1", 1)
+    d1 = start_daemon(h1, "d1", conf_text(["d1", "d2"]))
+    block = ("Membership id is ( 1552775919, {t})\n--------------------\n"
+             "Configuration at d1 is:\nNum Segments 1\n\t1\t[192.0.2.255]:24903\n"
+             "\t\td1                  \t192.0.2.1\tID: 1552775919      \n"
+             "====================\n\n")
+    assert wait_until(lambda: "====================\n\n" in d1.output(), FORM)
+    out = d1.output()
+    at = out.index("Membership id is")
+    t = out[at:].split(", ", 1)[1].split(")", 1)[0]
+    assert out[at:].startswith(block.format(t=t))

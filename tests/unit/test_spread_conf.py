@@ -553,3 +553,18 @@ def test_address_looking_words_that_are_not_addresses_get_a_hint() -> None:
         error("Spread_Segment 192.0.2.255 { a 999.1.1.1 }"))
     assert "'999.2.3.255' (not a valid IP address), expected an IP address" in str(
         error("Spread_Segment 999.2.3.255 { a 192.0.2.1 }"))
+
+
+def test_conf_print_of_a_membership_keeps_every_segment_and_only_members_in_ring_order() -> None:
+    from spread.config.report import conf_print
+
+    text = (
+        "Spread_Segment 10.0.0.255:4803 {\n\ta 10.0.0.1\n\tb 10.0.0.2\n\tc 10.0.0.3\n}\n"
+        "Spread_Segment 10.0.1.255:4803 {\n\td 10.0.1.1\n}\n"
+    )
+    cfg = parse_config_text(text)
+    vid = {d.name: d.vid for d in cfg.daemons}
+    lines = "".join(r.text for r in conf_print(cfg.segments, "b", [vid["c"], vid["b"]]))
+    assert "Num Segments 2\n\t2\t[10.0.0.255]:4803\n\t\tc    " in lines
+    assert lines.index("\t\tc ") < lines.index("\t\tb ")  # ring order, not file order
+    assert "\t0\t[10.0.1.255]:4803\n====================\n" in lines  # empty, still listed
