@@ -127,7 +127,7 @@ class Daemon:
 
     def admit(self, s: ClientSession) -> bool:
         if self.count >= self.max_sessions:
-            self.log_session("Sess_accept: quota reached, REJECT_QUOTA")
+            self.log_session("Sess_accept: rejecting session due to quota")
             return False
         self.count += 1
         self.conns.add(s)
@@ -177,7 +177,8 @@ class Daemon:
         self.sessions[s.sid] = s
         assert s.hello is not None
         self.layer.open_session(s.sid, s.group, s.hello.membership)
-        self.log_session(f"Sess_accept: session {s.group!r} (fd {s.fd}) from {s.peer}")
+        self.log_session(f"Sess_session_authorized: Accepting with private name "
+                         f"{_text(s.name)} on mailbox {s.fd}")
         if self.mlog is not None:
             name = s.name.decode("latin-1")
             self.mlog.write(log_connect(int(time.time()), 0, s.fd, s.peer, name))
@@ -187,6 +188,7 @@ class Daemon:
         if s.state not in (OPEN, DOOMED):
             return
         self._closed(s)
+        self.log_session(f"Sess_kill: killing session {_text(s.name)} ( mailbox {s.fd} )")
         self._submit(self.layer.kill_message(s.sid))
         self._flush()
 
@@ -215,6 +217,8 @@ class Daemon:
         for t, msg in frames:
             if t & KILL_MESS:
                 self._closed(s)
+                self.log_session(f"Sess_read: disconnecting session {_text(s.name)} "
+                                 f"( mailbox {s.fd} )")
                 self._ring(submit(now, msg))
                 break
             self._ring(submit(now, msg))
@@ -371,7 +375,7 @@ class Daemon:
             log.log(_level(priority), text.rstrip("\n"))
 
     def log_session(self, text: str) -> None:
-        self.alarm(A.INFO, A.SESSION, text)
+        self.alarm(A.WARNING, A.SESSION, text)  # the original's Alarm(SESSION, ...)
 
     def _on_regular(self, a: RegularConfiguration) -> None:
         """What the original prints and logs at every regular membership."""
@@ -389,6 +393,11 @@ class Daemon:
             self.mlog.write(log_membership(int(time.time()), a.ring_id.time, 0, cols))
         except OSError as e:
             self.alarm(A.ERROR, A.SESSION, f"membership log: {e}")
+
+
+def _text(name: bytes) -> str:
+    """A private name as printf("%s") shows it."""
+    return name.split(b"\0", 1)[0].decode("latin-1")
 
 
 def _level(priority: int) -> int:

@@ -244,7 +244,7 @@ class ClientSession(asyncio.Protocol):
         if self.paused:
             if len(self.backlog) >= self.daemon.max_session_messages:
                 # ended after this delivery, not inside it: the group lists are being walked
-                self.daemon.log_session(f"Sess_write: {self.group!r} is too slow a reader; closed")
+                self.daemon.log_session(f"Sess_write: killing mbox {self.fd} for not reading")
                 self.state = DOOMED
                 self.backlog.clear()
                 self.daemon.loop.call_soon(self.daemon.session_failed, self)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,24 @@ def test_membership_log_file_records_start_ring_and_sessions(tmp_path: Path) -> 
     disconnect = next(line for line in lines if line.startswith("D") and "logged" in line)
     assert connect.split()[-1] == "logged"
     assert disconnect.split()[-1] == "0"  # messages still queued to it: none
+
+
+def test_session_lines_use_the_originals_words_when_session_logging_is_on(
+    tmp_path: Path,
+) -> None:
+    d = start_daemon(tmp_path, extra_conf="DebugFlags = { PRINT EXIT SESSION }\n")
+    try:
+        c = Client(d, "talker")
+        c.disconnect()
+        gone = Client(d, "dropper")
+        gone.sock.close()  # no goodbye: the daemon kills the session
+        deadline = time.monotonic() + 5
+        while "Sess_kill" not in d.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert d.stop() == 0
+    out = d.output()
+    assert re.search(r"Sess_session_authorized: Accepting with private name talker on "
+                     r"mailbox \d+\n", out)
+    assert re.search(r"Sess_read: disconnecting session talker \( mailbox \d+ \)\n", out)
+    assert re.search(r"Sess_kill: killing session dropper \( mailbox \d+ \)\n", out)
