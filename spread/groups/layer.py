@@ -258,13 +258,22 @@ class GroupLayer:
         sender = name_of(message[4:36])
         if t & GROUPS_MESS:
             return self._on_groups(message, t, big)
-        if self.state not in (GState.GOP, GState.GTRANS):
-            return [Log(ERROR, f"G_handle_{_kind(t)}: in state {self.state.name}, ignored")]
         if t & JOIN_MESS:
-            return self._join(sender, _first_group(message))
+            gname = _first_group(message)
+            said = Log(INFO, f"G_handle_join: {_text(sender)} joins group {_text(gname)}")
+        elif t & LEAVE_MESS:
+            gname = _first_group(message)
+            said = Log(INFO, f"G_handle_leave: {_text(sender)} leaves group {_text(gname)}")
+        else:
+            said = Log(INFO, f"G_handle_kill: {_text(sender)} is killed")
+        if self.state not in (GState.GOP, GState.GTRANS):
+            return [said, Log(ERROR, f"G_handle_{_kind(t)}: in state {self.state.name}, "
+                                     "ignored")]
+        if t & JOIN_MESS:
+            return [said, *self._join(sender, gname)]
         if t & LEAVE_MESS:
-            return self._leave(sender, _first_group(message))
-        return self._kill(sender)
+            return [said, *self._leave(sender, gname)]
+        return [said, *self._kill(sender)]
 
     def targets(self, message: bytes, t: int) -> list[int]:
         """Local sessions that get this data message: one copy each (G_analize_groups)."""
@@ -331,7 +340,8 @@ class GroupLayer:
             dmn = _Daemon(vid, grp.memb_id if known else None)
             grp.daemons[vid] = dmn
         if who in dmn.members:
-            return [Log(ERROR, f"G_handle_join: {who!r} is already in group {gname!r}")]
+            return [Log(ERROR, f"G_handle_join: {_text(who)} is already in group "
+                               f"{_text(gname)}")]
         insort(dmn.members, who)
         grp.index += 1
         new_sid = None
@@ -351,11 +361,16 @@ class GroupLayer:
         proc = proc_of(who)
         vid = self._vid_by_name.get(proc) if proc is not None else None
         grp = self.groups.get(gname)
-        if vid is None or grp is None:
-            return []
-        dmn = grp.daemons.get(vid)
-        if dmn is None or who not in dmn.members:
-            return []
+        if grp is None:
+            return [Log(ERROR, f"G_handle_leave: group {_text(gname)} does not exist")]
+        pname = _text(proc or b"")
+        dmn = grp.daemons.get(vid) if vid is not None else None
+        if dmn is None:
+            return [Log(ERROR, f"G_handle_leave: daemon {pname} doesn't exist in group "
+                               f"{_text(gname)}")]
+        if who not in dmn.members:
+            return [Log(ERROR, f"G_handle_leave: member {_text(who)} does not exist in "
+                               f"daemon/group {pname}/{_text(gname)}")]
         out: list[GroupAction] = []
         if vid == self.my_vid:
             sid = self.by_name.get(who)
@@ -670,12 +685,15 @@ class GroupLayer:
         rid = payload[:8]
         if big:
             rid = rid[3::-1] + rid[7:3:-1]
-        if len(payload) < 9 or rid != _rid_bytes(self.reg_id):
-            return [Log(INFO, "G_handle_groups: GROUPS message of another membership, ignored")]
         proc = name_of(message[4:32])
+        if len(payload) < 9 or rid != _rid_bytes(self.reg_id):
+            pid, ptime = struct.unpack("<ii", rid.ljust(8, b"\0"))
+            return [Log(INFO, f"G_handle_groups: GROUPS message received from bad memb id "
+                              f"proc {pid}, time {ptime}, daemon {_text(proc)}.")]
         vid = self._vid_by_name.get(proc)
         if vid is None:
-            return [Log(WARNING, f"G_handle_groups: GROUPS from unknown daemon {proc!r}")]
+            return [Log(ERROR, f"G_handle_groups: Groups message from someone ({_text(proc)}) "
+                               "not in conf")]
         mine = vid == self.synced[0]
         if not mine:
             self._gathered.setdefault(vid, []).append(payload)
@@ -782,6 +800,11 @@ def _cmp_keys(a: tuple[int, int], b: tuple[int, int]) -> int:
 def _first_group(message: bytes) -> bytes:
     """Join and leave use only the first group; byte 31 is forced to NUL (client §14.4)."""
     return name_of(message[48:79])
+
+
+def _text(name: bytes) -> str:
+    """A name as printf("%s") shows it."""
+    return name.split(b"\0", 1)[0].decode("latin-1")
 
 
 def _kind(t: int) -> str:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spread.groups.layer import GroupLayer, Send, SessionGone, to_little_endian
-from spread.ring.api import DeliveryThreshold, RegularConfiguration, RingId
+from spread.ring.api import DeliveryThreshold, Log, RegularConfiguration, RingId
 from spread.wire import client as wire
 
 VID = 2614064012  # auto VID of "testvm"
@@ -162,8 +162,8 @@ def test_group_state_follows_a_plain_model(steps: list[tuple[str, int, str]]) ->
                 model[group].remove(sid)
                 index[group] += 1
                 assert _sends(acts)[0] == ([sid], wire.encode_self_leave(group))
-            else:
-                assert acts == []
+            else:  # only the original's log lines: it leaves, then why nothing happened
+                assert _sends(acts) == [] and all(isinstance(a, Log) for a in acts)
         elif op == "kill":
             layer.on_deliver(layer.kill_message(sid))
             alive.discard(sid)
@@ -194,3 +194,20 @@ def test_any_delivered_bytes_leave_the_layer_standing(junk: bytes) -> None:
     layer.on_deliver(junk)
     msg = _mcast("u1", ["g"])
     assert _sends(layer.on_deliver(msg)) in ([([1], msg)], [])
+
+
+def test_joins_leaves_and_kills_are_logged_in_the_originals_words() -> None:
+    layer = _layer((1, "u1", True))
+
+    def said(acts: list) -> list[str]:
+        return [a.text for a in acts if isinstance(a, Log)]
+
+    assert said(_join(layer, "u1", "a")) == ["G_handle_join: #u1#testvm joins group a"]
+    assert said(_join(layer, "u1", "a")) == ["G_handle_join: #u1#testvm joins group a",
+                                            "G_handle_join: #u1#testvm is already in group a"]
+    assert said(layer.on_deliver(wire.encode_leave("#u1#testvm", "zz"))) == [
+        "G_handle_leave: #u1#testvm leaves group zz", "G_handle_leave: group zz does not exist"]
+    assert said(layer.on_deliver(wire.encode_leave("#u9#testvm", "a"))) == [
+        "G_handle_leave: #u9#testvm leaves group a",
+        "G_handle_leave: member #u9#testvm does not exist in daemon/group testvm/a"]
+    assert said(layer.on_deliver(layer.kill_message(1)))[0] == "G_handle_kill: #u1#testvm is killed"
