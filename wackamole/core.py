@@ -86,9 +86,13 @@ class SampleArpCache:
 
 @dataclass(frozen=True)
 class Acquire:
-    """Bring up every address of VIF `vif`, start its ARP notifier, run the on-up hooks."""
+    """Bring up every address of VIF `vif`, start its ARP notifier, run the on-up hooks.
+
+    `real`: the table's owner when the decision was taken, which the original hands the
+    hooks (it updates the table after calling them)."""
 
     vif: int
+    real: IPv4Address = NOBODY
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Release:
 
     vif: int
     cleanup: bool = False
+    real: IPv4Address = NOBODY  # as for Acquire
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,7 @@ class Node:
         """Take down every configured address of every VIF, owned or not."""
         self._log("Clean_up called", LogLevel.DEBUG)
         for i in range(len(self.alloc)):
-            self._emit(Release(i, cleanup=True))
+            self._emit(Release(i, cleanup=True, real=self.alloc[i].owner))
             self.my_count -= 1
             self.alloc[i].owner = NOBODY
             self.old[i].owner = NOBODY
@@ -565,11 +570,11 @@ class Node:
             self._emit(SetTimer(Timer.BALANCE, self.config.balance_interval))
 
     def _acquire(self, vif: int) -> None:
-        self._emit(Acquire(vif))
+        self._emit(Acquire(vif, self.alloc[vif].owner))
         self.my_count += 1
 
     def _release(self, vif: int) -> None:
-        self._emit(Release(vif))
+        self._emit(Release(vif, real=self.alloc[vif].owner))
         self.my_count -= 1
 
     def _post_release(self) -> None:

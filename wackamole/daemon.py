@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -128,6 +129,7 @@ class Daemon:
         log: Logger,
         raw: socket.socket,
         control_sock: socket.socket | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.config = config
         self.node = Node(config, my_ip)
@@ -138,7 +140,7 @@ class Daemon:
         # one thread of its own, in order.
         self.netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
         self.netif: Interfaces | None = None
-        self.hooks = Hooks(config.hooks, log.print)
+        self.hooks = hooks if hooks is not None else Hooks(config.hooks, log.print)
         self.private_name = config.private_name or f"wack{os.getpid()}"
         self.mailbox: AsyncMailbox | None = None
         self.receiver: asyncio.Task[None] | None = None
@@ -214,9 +216,9 @@ class Daemon:
             elif isinstance(a, Multicast):
                 await self._multicast(a)
             elif isinstance(a, Acquire):
-                await self._acquire(a.vif)
+                await self._acquire(a.vif, a.real)
             elif isinstance(a, Release):
-                await self._release(a.vif, a.cleanup)
+                await self._release(a.vif, a.cleanup, a.real)
             elif isinstance(a, Reup):
                 await self._reup(a.vifs)
             elif isinstance(a, RunHooks):
@@ -316,7 +318,7 @@ class Daemon:
 
     # --- interfaces, ARP and hooks -----------------------------------------------------------
 
-    async def _acquire(self, index: int) -> None:
+    async def _acquire(self, index: int, real: IPv4Address) -> None:
         assert self.netif is not None
         vif = self.config.vifs[index]
         for spec in vif.addresses:
@@ -327,9 +329,9 @@ class Daemon:
             else:
                 self.log.print(f"  UP: {label}:{spec.address}/{spec.netmask}")
         self._invoke_spoofer(index)
-        self.hooks.run(HookKind.ON_UP, vif, self.node.alloc[index].owner)
+        self.hooks.run(HookKind.ON_UP, vif, real)
 
-    async def _release(self, index: int, cleanup: bool) -> None:
+    async def _release(self, index: int, cleanup: bool, real: IPv4Address) -> None:
         assert self.netif is not None
         vif = self.config.vifs[index]
         self._cancel_spoofer(index, logged=cleanup)
@@ -340,7 +342,7 @@ class Daemon:
                 self.log.print(f"{RELEASE_LINE} {exc}")
             else:
                 self.log.print(f"DOWN: {label}:{spec.address}/{dotted(prefixlen)}")
-            self.hooks.run(HookKind.ON_DOWN, vif, self.node.alloc[index].owner)
+            self.hooks.run(HookKind.ON_DOWN, vif, real)
 
     async def _reup(self, vifs: tuple[int, ...]) -> None:
         assert self.netif is not None
@@ -467,6 +469,11 @@ def _write_pid_file(log: Logger) -> bool:
 def run(config: WackamoleConfig, debug: bool, my_ip: str) -> int:
     """Start the daemon as the original does (§7.1); the exit status."""
     out = sys.stdout
+    if not config.private_name:  # the original names itself after the launcher's pid
+        config = dataclasses.replace(config, private_name=f"wack{os.getpid()}")
+    # the original opens its hook libraries while reading the config, before its control
+    # socket: errors reach the terminal, not the log
+    hooks = Hooks(config.hooks, lambda text: print(text, file=out))
     control_sock = open_control_socket(config.control, out)
     out.flush()
     if not debug:
@@ -478,6 +485,7 @@ def run(config: WackamoleConfig, debug: bool, my_ip: str) -> int:
             detach_process=True,
             files_preserve=[control_sock] if control_sock is not None else [],
             signal_map={},  # our own handlers, installed in the event loop
+            prevent_core=False,  # the original leaves RLIMIT_CORE alone
         )
         context.open()
     log = Logger(debug)
@@ -488,7 +496,7 @@ def run(config: WackamoleConfig, debug: bool, my_ip: str) -> int:
         sys.stderr.write("socket: Operation not permitted\n")
         return 1
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    node_daemon = Daemon(config, IPv4Address(my_ip), log, raw, control_sock)
+    node_daemon = Daemon(config, IPv4Address(my_ip), log, raw, control_sock, hooks)
     try:
         return asyncio.run(node_daemon.run())
     finally:

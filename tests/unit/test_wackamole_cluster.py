@@ -254,8 +254,10 @@ def test_the_same_priority_claimed_twice_keeps_the_first_and_the_second_releases
     node.old[0].owner = node.my_ip
     mine = StateMessage(GroupId(1, 2, 3), node.my_ip, 0, True, ((vip, 2),), ())
     actions = node.on_message("#w0#h0", MessageType.STATE, mine.encode())
-    assert Release(0) in actions
-    assert actions.index(Release(0)) < actions.index(Reup(()))
+    # the hooks get the table's owner at that moment: the first claimer keeps it
+    lost = Release(0, real=IPv4Address("192.0.2.2"))
+    assert lost in actions
+    assert actions.index(lost) < actions.index(Reup(()))
     assert RunHooks(HookKind.POST_DOWN) in actions
     assert node.alloc[0].owner == IPv4Address("192.0.2.2")
     assert node.alloc[1].owner == node.my_ip  # the unclaimed one, to the node with fewer
@@ -397,3 +399,17 @@ def test_a_preferring_node_that_rejoins_at_once_leaves_no_address_unserved() -> 
     c.run(until=c.now + 30)
     settled(c)
     assert c.holders(0) == ["h1"]
+
+
+def test_hooks_are_told_the_owner_the_table_had_when_the_move_was_decided() -> None:
+    """The original calls the hooks before it updates its table: a BALANCE acquire passes
+    the previous owner, a BALANCE release this node, the clean-up the last owner."""
+    node = gathering(config(vifs=2))
+    other = IPv4Address("192.0.2.2")
+    node.state = NodeState.RUN
+    node.alloc[0].owner, node.alloc[1].owner = other, node.my_ip
+    moves = ((node.my_ip, IPv4Address("192.0.2.101")), (other, IPv4Address("192.0.2.102")))
+    actions = node.on_message("#w1#h1", MessageType.BALANCE, BalanceMessage(moves).encode())
+    assert Acquire(0, real=other) in actions
+    assert Release(1, real=node.my_ip) in actions
+    assert (node.alloc[0].owner, node.alloc[1].owner) == (node.my_ip, other)
