@@ -63,6 +63,7 @@ class Binding:
     port: int
     reuse: bool  # SO_REUSEADDR, as the original sets it for segment/multicast binds
     joins: tuple[IpAddress, ...] = ()  # multicast groups joined on My's address
+    origin: str = "implicit"  # which part of Net_init opens it: its log lines say so
 
 
 def plan_bindings(config: SpreadConfig) -> list[Binding]:
@@ -102,12 +103,13 @@ def plan_bindings(config: SpreadConfig) -> list[Binding]:
         if a.is_multicast:
             reuse = True
         bound = None if a.is_unspecified else a
-        out.append(Binding(Channel.DATA, bound, port, reuse, groups))
-        out.append(Binding(Channel.TOKEN, bound, port + 1, False))
+        out.append(Binding(Channel.DATA, bound, port, reuse, groups, "explicit"))
+        out.append(Binding(Channel.TOKEN, bound, port + 1, False, (), "explicit"))
     if seg.bcast_needed:
         for j, s in enumerate(seg.addresses):
             if not covered[j]:
-                out.append(Binding(Channel.DATA, s, port, True, (s,) if s.is_multicast else ()))
+                out.append(Binding(Channel.DATA, s, port, True, (s,) if s.is_multicast else (),
+                                   "explicit: extras"))
     return out
 
 
@@ -212,8 +214,10 @@ class UdpTransport:
             else:
                 addr = b.address.sockaddr(b.port)
             kind = "token" if b.channel == Channel.TOKEN else "bcast"
+            what = (f"binding {kind} recv channel" if b.origin == "implicit"
+                    else f"binding a recv {kind} channel")
             self._say(A.INFO, A.NETWORK,
-                      f"Net_init: binding {kind} recv channel to [{addr[0]}]:{b.port}")
+                      f"Net_init: {b.origin}: {what} to [{addr[0]}]:{b.port}")
             try:
                 sock.bind(addr)
             except OSError as e:
@@ -224,12 +228,16 @@ class UdpTransport:
                 try:
                     _join(sock, g, self.me)
                 except OSError as e:
+                    line = (f"Net_init: {b.origin}: error joining multicast group {g.ntop} on "
+                            f"channel {sock.fileno()}: {e.errno} {e.strerror}")
+                    if b.origin != "explicit: extras":
+                        line += "; Won't send/recv to/from this segment address!"
                     if not self.ignore_join_errors:
-                        raise OSError(e.errno, f"error joining multicast group {g.ntop}: "
-                                               f"{e.strerror}") from e
-                    self._say(A.ERROR, A.NETWORK,
-                              f"Net_init: error joining multicast group {g.ntop}: {e}; "
-                              "Won't send/recv to/from this segment address!")
+                        raise StartupError(e.errno, line) from e
+                    self._say(A.ERROR, A.NETWORK, line)
+                else:
+                    self._say(A.INFO, A.NETWORK, f"Net_init: {b.origin}: joined multicast "
+                                                 f"group {g.ntop} on channel {sock.fileno()}")
         except BaseException:
             sock.close()
             raise
