@@ -26,7 +26,7 @@ from spread.config import ConfigError, SpreadConfig, load_with_log
 from spread.config import alarm as A
 from spread.config.hash import to_bytes
 from spread.config.model import DaemonSpec
-from spread.daemon.log import Logger
+from spread.daemon.log import Logger, signed32
 from spread.tools.console import QuietStdout
 from spread.wire.daemon import (
     FC_TYPE,
@@ -217,11 +217,6 @@ def first_word(line: str) -> str | None:
 def int16(v: int) -> int:
     v &= 0xFFFF
     return v - 0x10000 if v & 0x8000 else v
-
-
-def int32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 class MonitorSession:
@@ -456,7 +451,7 @@ class MonitorSession:
             f"{s.patch_version:2d} (state {s.state}, gstate {s.gstate}) after {s.sec} "
             "seconds :\n",
             f"Membership  :  {s.num_procs}  procs in {s.num_segments} segments, leader is "
-            f"{leader.name if leader is not None else int32(s.leader_id)}, "
+            f"{leader.name if leader is not None else signed32(s.leader_id)}, "
             + ("regular protocol\n" if s.accelerated_ring == 0 else "accelerated protocol\n"),
             f"rounds   : {s.token_rounds:7d}\ttok_hurry : {s.token_hurry:7d}\t"
             f"memb change: {s.membership_changes:7d}\n",
@@ -472,9 +467,9 @@ class MonitorSession:
             f"P/A Window : {s.personal_window:7d}/{s.accelerated_window}\n",
         ]
         lm, la, ls = (last.message_delivered, last.aru, last.sec) if last else (0, 0, 0)
-        lines.append(f"Delta Mes: {int32(s.message_delivered - lm):7d}\t"
-                     f"Delta Pk  : {int32(s.aru - la):7d}\t"
-                     f"Delta sec  : {int32(s.sec - ls):7d}\n")
+        lines.append(f"Delta Mes: {signed32(s.message_delivered - lm):7d}\t"
+                     f"Delta Pk  : {signed32(s.aru - la):7d}\t"
+                     f"Delta sec  : {signed32(s.sec - ls):7d}\n")
         lines.append("==================================\n\n" + PROMPT)
         self._write("".join(lines))
 
